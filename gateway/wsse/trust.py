@@ -1,0 +1,180 @@
+"""Certificate trust: chain to the configured anchors, validity period, revocation (CRL), key usage, OIN.
+
+Path building and chain signature checks are done by ``cryptography.x509.verification`` (the Rust verifier of
+the cryptography project, web-PKI rules for the CAs); this module adds what the WUS profile asks on top: the
+CRL of every issuer in the chain, digitalSignature key usage, and the OIN from ``subject.serialNumber`` (PKI001).
+Verdicts for a certificate are cached by its fingerprint (a chain walk costs ~50 µs, a message should not) and
+dropped whenever the CRLs change.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import verification
+from cryptography.x509.oid import NameOID
+
+from .errors import FailedAuthentication, InvalidSecurityToken, ServerSecurityError
+
+OIN_PATTERN = re.compile(r"[0-9]{20}")
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----\r?\n?", re.S)
+
+
+def oin_of(cert: x509.Certificate) -> str | None:
+    """The OIN in the certificate's ``subject.serialNumber`` (PKI001), or None when there is none."""
+    values = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)]
+    if len(values) == 1 and isinstance(values[0], str) and OIN_PATTERN.fullmatch(values[0]):
+        return values[0]
+    return None
+
+
+def pem_blocks(data: bytes, label: bytes) -> list[bytes]:
+    return [m.group(0) for m in _PEM_BLOCK.finditer(data) if m.group(1) == label]
+
+
+def load_certificates(data: bytes) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(data) if b"-----BEGIN CERTIFICATE-----" in data else []
+
+
+def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
+    return [x509.load_pem_x509_crl(block) for block in pem_blocks(data, b"X509 CRL")]
+
+
+@dataclass(frozen=True)
+class _ChainVerdict:
+    chain: tuple[x509.Certificate, ...]
+    not_before: datetime
+    not_after: datetime
+    oin: str | None
+
+
+def _as_utc(when: datetime | None) -> datetime:
+    if when is None:
+        return datetime.now(timezone.utc)
+    if when.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return when.astimezone(timezone.utc)
+
+
+class TrustStore:
+    """Trust anchors, intermediate CAs and CRLs, with a per-certificate verdict cache."""
+
+    def __init__(
+        self,
+        certificates: Iterable[x509.Certificate],
+        crls: Iterable[x509.CertificateRevocationList] = (),
+        *,
+        require_revocation: bool | None = None,
+    ):
+        certs = list(certificates)
+        self.anchors = [c for c in certs if c.issuer == c.subject]
+        self.intermediates = [c for c in certs if c.issuer != c.subject]
+        if not self.anchors:
+            raise ValueError("no trust anchor (self-signed root CA certificate) among the CA certificates")
+        self._store = verification.Store(self.anchors)
+        self._policy_ee = verification.ExtensionPolicy.permit_all()
+        self._policy_ca = verification.ExtensionPolicy.webpki_defaults_ca()
+        self._lock = threading.Lock()
+        self._cache: dict[bytes, _ChainVerdict] = {}
+        self._crls: dict[bytes, x509.CertificateRevocationList] = {}
+        self.set_crls(crls)
+        # With CRLs configured, a certificate whose issuer has none is refused (fail closed).
+        self.require_revocation = bool(self._crls) if require_revocation is None else require_revocation
+
+    @classmethod
+    def from_pem(cls, ca_pem: bytes, crl_pem: bytes | None = None, **kwargs) -> "TrustStore":
+        return cls(load_certificates(ca_pem), load_crls(crl_pem) if crl_pem else (), **kwargs)
+
+    @classmethod
+    def from_files(cls, ca_path: str | Path, crl_path: str | Path | None = None, **kwargs) -> "TrustStore":
+        crl = Path(crl_path).read_bytes() if crl_path else None
+        return cls.from_pem(Path(ca_path).read_bytes(), crl, **kwargs)
+
+    def set_crls(self, crls: Iterable[x509.CertificateRevocationList]) -> None:
+        """Replace the CRLs (after checking each is signed by a CA we know) and drop cached verdicts."""
+        by_issuer: dict[bytes, x509.CertificateRevocationList] = {}
+        cas = {c.subject.public_bytes(): c for c in self.anchors + self.intermediates}
+        for crl in crls:
+            issuer = cas.get(crl.issuer.public_bytes())
+            if issuer is None:
+                raise ValueError(f"a CRL from an unknown issuer: {crl.issuer.rfc4514_string()}")
+            if not crl.is_signature_valid(issuer.public_key()):
+                raise ValueError(f"the CRL of {crl.issuer.rfc4514_string()} has an invalid signature")
+            by_issuer[crl.issuer.public_bytes()] = crl
+        with self._lock:
+            self._crls = by_issuer
+            self._cache = {}
+
+    def check(self, cert: x509.Certificate, at: datetime | None = None) -> str:
+        """Judge ``cert`` as a message signer at time ``at``; return its OIN or raise a refusal."""
+        at = _as_utc(at)
+        if cert.not_valid_before_utc > at:
+            raise FailedAuthentication("PKI002", "the signing certificate is not yet valid")
+        if cert.not_valid_after_utc < at:
+            raise FailedAuthentication("PKI002", "the signing certificate has expired")
+        key = cert.fingerprint(hashes.SHA256())
+        verdict = self._cache.get(key)
+        if verdict is None:
+            verdict = self._build(cert, at)
+            with self._lock:
+                self._cache[key] = verdict
+        if not (verdict.not_before <= at <= verdict.not_after):
+            raise FailedAuthentication("PKI002", "a CA certificate in the chain is not valid at this time")
+        self._check_revocation(verdict.chain, at)
+        if verdict.oin is None:
+            raise FailedAuthentication(
+                "PKI001", "the signing certificate carries no OIN (20 digits) in subject.serialNumber"
+            )
+        return verdict.oin
+
+    def _build(self, cert: x509.Certificate, at: datetime) -> _ChainVerdict:
+        try:
+            usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            usage = None
+        except ValueError:
+            raise InvalidSecurityToken("WB009", "the signing certificate has malformed extensions") from None
+        if usage is None or not usage.digital_signature:
+            raise FailedAuthentication("GW-KEYUSAGE", "the signing certificate does not allow digitalSignature")
+        verifier = (
+            verification.PolicyBuilder()
+            .store(self._store)
+            .time(at)
+            .extension_policies(ca_policy=self._policy_ca, ee_policy=self._policy_ee)
+            .build_client_verifier()
+        )
+        try:
+            verified = verifier.verify(cert, self.intermediates)
+        except verification.VerificationError:
+            raise FailedAuthentication(
+                "PKI002", "the signing certificate does not chain to a trusted root"
+            ) from None
+        chain = tuple(verified.chain)
+        return _ChainVerdict(
+            chain=chain,
+            not_before=max(c.not_valid_before_utc for c in chain),
+            not_after=min(c.not_valid_after_utc for c in chain),
+            oin=oin_of(cert),
+        )
+
+    def _check_revocation(self, chain: tuple[x509.Certificate, ...], at: datetime) -> None:
+        crls = self._crls
+        for cert, issuer in zip(chain, chain[1:]):
+            crl = crls.get(issuer.subject.public_bytes())
+            if crl is None:
+                if self.require_revocation and cert is chain[0]:
+                    raise ServerSecurityError("PKI002", "no revocation list is configured for the certificate's issuer")
+                continue
+            if crl.next_update_utc is not None and crl.next_update_utc < at:
+                raise ServerSecurityError("PKI002", "the revocation list of the certificate's issuer is out of date")
+            revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if revoked is not None and revoked.revocation_date_utc <= at:
+                which = "signing certificate" if cert is chain[0] else "a CA certificate in its chain"
+                raise FailedAuthentication("PKI002", f"the {which} has been revoked")

@@ -1,0 +1,552 @@
+"""Verifying a signed message of the WUS profile: raw bytes in, a VerifiedMessage out, or one typed refusal.
+
+The checks run in the order of wus-profile.md: size and safe parsing → structure → algorithms → digests and
+signature → coverage by position → certificate → freshness → addressing → replay (recorded last, so a message
+refused for any reason can be sent again once corrected). Nothing is parsed twice: one tree, one canonical form
+per referenced element.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+
+from . import ns
+from .c14n import exc_c14n
+from .errors import (
+    AddressingError,
+    AddressingHeaderRequired,
+    DestinationUnreachable,
+    FailedAuthentication,
+    FailedCheck,
+    InvalidSecurity,
+    InvalidSecurityToken,
+    MalformedMessage,
+    MessageExpired,
+    UnsupportedAlgorithm,
+)
+from .policy import Policy
+from .replay import ReplayStore
+from .trust import OIN_PATTERN, TrustStore
+from .xmlparse import parse_untrusted
+
+_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d{1,9})?Z")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+_IDS = etree.XPath(
+    "//@wsu:Id | //@Id | //@ID | //@xml:id", namespaces={"wsu": ns.WSU, "xml": ns.XML}, smart_strings=True
+)
+# Digikoppeling technical fault codes for a missing or malformed WS-Addressing header.
+_WSA_DK = {"To": "0005", "Action": "0006", "MessageID": "0007", "RelatesTo": "0008"}
+_WSA_RULE = {
+    "To": "WSA-TO",
+    "Action": "WSA-ACTION",
+    "MessageID": "WSA-MESSAGEID",
+    "RelatesTo": "WSA-RELATESTO",
+    "From": "WSA-FROM",
+    "ReplyTo": "WSA-REPLYTO",
+    "FaultTo": "WSA-REPLYTO",
+}
+
+
+def _q(namespace: str, local: str) -> str:
+    return f"{{{namespace}}}{local}"
+
+
+S_ENVELOPE, S_HEADER, S_BODY = _q(ns.SOAP11, "Envelope"), _q(ns.SOAP11, "Header"), _q(ns.SOAP11, "Body")
+S_MUST, S_ENCODING, S_ACTOR = _q(ns.SOAP11, "mustUnderstand"), _q(ns.SOAP11, "encodingStyle"), _q(ns.SOAP11, "actor")
+WSSE_SECURITY, WSSE_BST = _q(ns.WSSE, "Security"), _q(ns.WSSE, "BinarySecurityToken")
+WSSE_STR, WSSE_REF = _q(ns.WSSE, "SecurityTokenReference"), _q(ns.WSSE, "Reference")
+WSSE11_CONF = _q(ns.WSSE11, "SignatureConfirmation")
+WSU_TS, WSU_CREATED, WSU_EXPIRES, WSU_ID = (_q(ns.WSU, n) for n in ("Timestamp", "Created", "Expires", "Id"))
+DS_SIGNATURE, DS_SIGNED_INFO, DS_SIGNATURE_VALUE, DS_KEY_INFO = (
+    _q(ns.DS, n) for n in ("Signature", "SignedInfo", "SignatureValue", "KeyInfo")
+)
+DS_C14N, DS_SIGMETHOD, DS_REFERENCE, DS_TRANSFORMS, DS_TRANSFORM = (
+    _q(ns.DS, n) for n in ("CanonicalizationMethod", "SignatureMethod", "Reference", "Transforms", "Transform")
+)
+DS_DIGEST_METHOD, DS_DIGEST_VALUE = _q(ns.DS, "DigestMethod"), _q(ns.DS, "DigestValue")
+EC_INCLUSIVE = _q(ns.EC, "InclusiveNamespaces")
+WSA_ADDRESS = _q(ns.WSA, "Address")
+
+
+@dataclass(frozen=True)
+class VerifiedMessage:
+    """What verification established. ``body`` is the Body's one child, the element a service may read."""
+
+    envelope: etree._Element
+    body: etree._Element
+    certificate: x509.Certificate
+    oin: str
+    action: str
+    message_id: str
+    to: str | None
+    relates_to: str | None
+    from_address: str | None
+    created: datetime
+    expires: datetime | None
+    signature_value: str
+    confirmations: tuple[str, ...]
+    digest_algorithm: str
+    signature_algorithm: str
+
+    @property
+    def is_fault(self) -> bool:
+        return self.body.tag == _q(ns.SOAP11, "Fault")
+
+
+@dataclass
+class _Parts:
+    envelope: etree._Element
+    header: etree._Element
+    body: etree._Element  # soap:Body
+    payload: etree._Element  # its one child
+    security: etree._Element
+    timestamp: etree._Element
+    bst: etree._Element
+    signature: etree._Element
+    confirmations: list[etree._Element]
+    wsa: dict[str, etree._Element]
+
+
+def _elements(parent: etree._Element) -> list[etree._Element]:
+    """Element children; refuses text that is not whitespace and processing instructions."""
+    out = []
+    if parent.text and parent.text.strip():
+        raise MalformedMessage("GW-ENVELOPE", f"unexpected text in {etree.QName(parent).localname}")
+    for child in parent:
+        if isinstance(child.tag, str):
+            out.append(child)
+        elif child.tag is etree.ProcessingInstruction:
+            raise MalformedMessage("GW-ENVELOPE", "processing instructions are not allowed in a message")
+        if child.tail and child.tail.strip():
+            raise MalformedMessage("GW-ENVELOPE", f"unexpected text in {etree.QName(parent).localname}")
+    return out
+
+
+def _structure(root: etree._Element) -> _Parts:
+    if root.tag != S_ENVELOPE:
+        if root.tag == _q(ns.SOAP12, "Envelope"):
+            raise MalformedMessage("GW-ENVELOPE", "a SOAP 1.2 envelope: the profile uses SOAP 1.1")
+        raise MalformedMessage("GW-ENVELOPE", "the root element is not a SOAP 1.1 Envelope")
+    if root.get(S_ENCODING) is not None:
+        raise MalformedMessage("GW-ENVELOPE", "soap:encodingStyle is not allowed")
+    children = _elements(root)
+    if [c.tag for c in children] != [S_HEADER, S_BODY]:
+        if not any(c.tag == S_HEADER for c in children):
+            raise InvalidSecurity("WB003", "the message is not signed: it has no SOAP Header")
+        raise MalformedMessage("GW-ENVELOPE", "the Envelope must hold exactly one Header followed by one Body")
+    header, body = children
+    payload = _elements(body)
+    if len(payload) != 1:
+        raise MalformedMessage("GW-ENVELOPE", "the Body must hold exactly one element")
+    for el in (body, payload[0]):
+        if el.get(S_ENCODING) is not None:
+            raise MalformedMessage("GW-ENVELOPE", "soap:encodingStyle is not allowed")
+
+    wsa: dict[str, etree._Element] = {}
+    securities = []
+    for block in _elements(header):
+        q = etree.QName(block)
+        if q.namespace == ns.WSSE and q.localname == "Security":
+            securities.append(block)
+        elif q.namespace == ns.WSA and q.localname in ns.WSA_HEADERS:
+            if q.localname in wsa:
+                raise AddressingError(
+                    _WSA_RULE[q.localname], f"wsa:{q.localname} appears more than once", dk_code="0011"
+                )
+            wsa[q.localname] = block
+        else:
+            raise MalformedMessage(
+                "WS007", f"header block {q.localname} is not allowed (only WS-Addressing and WS-Security)",
+                dk_code="0010", element=q.localname,
+            )
+    if not securities:
+        raise InvalidSecurity("WB003", "the message is not signed: there is no wsse:Security header")
+    if len(securities) > 1:
+        raise InvalidSecurity("WB003", "more than one wsse:Security header")
+    security = securities[0]
+    if security.get(S_MUST) not in ("1", "true"):
+        raise InvalidSecurity("WB003", 'wsse:Security must carry soap:mustUnderstand="1"')
+    if security.get(S_ACTOR) is not None:
+        raise InvalidSecurity("WB003", "wsse:Security must be for the ultimate receiver (no actor)")
+
+    timestamps, tokens, signatures, confirmations = [], [], [], []
+    for child in _elements(security):
+        if child.tag == WSU_TS:
+            timestamps.append(child)
+        elif child.tag == WSSE_BST:
+            if signatures:
+                raise InvalidSecurity("WB009", "the BinarySecurityToken must come before the Signature")
+            tokens.append(child)
+        elif child.tag == DS_SIGNATURE:
+            signatures.append(child)
+        elif child.tag == WSSE11_CONF:
+            confirmations.append(child)
+        else:
+            raise InvalidSecurity("WB003", f"unexpected element {etree.QName(child).localname} in wsse:Security")
+    if len(timestamps) != 1:
+        raise InvalidSecurity("WB002", "wsse:Security must hold exactly one wsu:Timestamp")
+    if len(signatures) != 1:
+        raise InvalidSecurity("WB003", "wsse:Security must hold exactly one ds:Signature")
+    if len(tokens) != 1:
+        raise InvalidSecurity("WB009", "wsse:Security must hold exactly one X.509 BinarySecurityToken")
+    for conf in confirmations:
+        if not conf.get("Value") or not conf.get(WSU_ID) or len(conf):
+            raise InvalidSecurity("WB014", "a SignatureConfirmation needs a Value and a wsu:Id, and no children")
+    return _Parts(root, header, body, payload[0], security, timestamps[0], tokens[0], signatures[0],
+                  confirmations, wsa)
+
+
+def _ids(root: etree._Element) -> dict[str, etree._Element]:
+    ids: dict[str, etree._Element] = {}
+    for value in _IDS(root):
+        key = str(value)
+        if key in ids:
+            raise InvalidSecurity("GW-ID", f"the id {key[:64]!r} is used more than once")
+        ids[key] = value.getparent()
+    return ids
+
+
+def _parse_time(text: str | None, what: str) -> datetime:
+    m = _TIME.fullmatch((text or "").strip())
+    if not m:
+        raise InvalidSecurity("WB002", f"{what} is not a UTC xs:dateTime (…Z)")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    frac = m.group(7)
+    micro = int((frac[1:] + "000000")[:6]) if frac else 0
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone.utc)
+    except ValueError:
+        raise InvalidSecurity("WB002", f"{what} is not a valid time") from None
+
+
+def _timestamp(ts: etree._Element) -> tuple[datetime, datetime | None]:
+    children = _elements(ts)
+    tags = [c.tag for c in children]
+    if tags not in ([WSU_CREATED], [WSU_CREATED, WSU_EXPIRES]):
+        raise InvalidSecurity("WB002", "wsu:Timestamp must hold one Created and at most one Expires, in order")
+    if any(c.get("ValueType") is not None or len(c) for c in children):
+        raise InvalidSecurity("WB002", "Created and Expires carry a plain time, no ValueType")
+    created = _parse_time(children[0].text, "wsu:Created")
+    expires = _parse_time(children[1].text, "wsu:Expires") if len(children) == 2 else None
+    if expires is not None and expires <= created:
+        raise InvalidSecurity("WB002", "wsu:Expires must be after wsu:Created")
+    return created, expires
+
+
+def _b64(text: str | None, rule: str, what: str, error=InvalidSecurity) -> bytes:
+    try:
+        return base64.b64decode("".join((text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise error(rule, f"{what} is not valid base64") from None
+
+
+def _certificate(bst: etree._Element) -> x509.Certificate:
+    if bst.get("EncodingType") != ns.BASE64_ENCODING:
+        raise InvalidSecurityToken("WB009", "the BinarySecurityToken's EncodingType must be Base64Binary")
+    if bst.get("ValueType") != ns.X509V3:
+        raise InvalidSecurityToken("WB009", "the BinarySecurityToken's ValueType must be X509v3")
+    if not bst.get(WSU_ID) or len(bst):
+        raise InvalidSecurityToken("WB009", "the BinarySecurityToken needs a wsu:Id and holds only base64 text")
+    der = _b64(bst.text, "WB009", "the BinarySecurityToken", InvalidSecurityToken)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        key = cert.public_key()
+    except ValueError:
+        raise InvalidSecurityToken("WB009", "the BinarySecurityToken is not an X.509 certificate") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise UnsupportedAlgorithm("SIGN004", "the signing certificate does not hold an RSA key")
+    if key.key_size < 2048:
+        raise UnsupportedAlgorithm("SIGN004", "the signing key is shorter than 2048 bits")
+    return cert
+
+
+def _c14n_method(method: etree._Element | None, where: str) -> list[str] | None:
+    """Check an exc-c14n CanonicalizationMethod/Transform; return its InclusiveNamespaces PrefixList."""
+    if method is None or method.get("Algorithm") != ns.EXC_C14N:
+        raise UnsupportedAlgorithm("WB007", f"{where} must be exclusive c14n without comments")
+    children = _elements(method)
+    if not children:
+        return None
+    if len(children) != 1 or children[0].tag != EC_INCLUSIVE or len(children[0]):
+        raise InvalidSecurity("WB007", f"{where} may only hold an ec:InclusiveNamespaces")
+    prefixes = (children[0].get("PrefixList") or "").split()
+    return prefixes or None
+
+
+@dataclass
+class _Signed:
+    certificate: x509.Certificate
+    referenced: list[etree._Element]
+    signature_value: str
+    digest_algorithm: str
+    signature_algorithm: str
+
+
+def _signature(parts: _Parts, ids: dict[str, etree._Element], policy: Policy) -> _Signed:
+    sig = parts.signature
+    children = _elements(sig)
+    if [c.tag for c in children] != [DS_SIGNED_INFO, DS_SIGNATURE_VALUE, DS_KEY_INFO]:
+        raise InvalidSecurity("WB003", "ds:Signature must hold SignedInfo, SignatureValue and KeyInfo only")
+    signed_info, sig_value_el, key_info = children
+
+    si = _elements(signed_info)
+    if len(si) < 3 or si[0].tag != DS_C14N or si[1].tag != DS_SIGMETHOD or any(r.tag != DS_REFERENCE for r in si[2:]):
+        raise InvalidSecurity("WB003", "SignedInfo must hold CanonicalizationMethod, SignatureMethod and References")
+    si_prefixes = _c14n_method(si[0], "SignedInfo's CanonicalizationMethod")
+    sig_uri = si[1].get("Algorithm")
+    if sig_uri not in policy.signature_algorithms:
+        raise UnsupportedAlgorithm("SIGN004", "the signature algorithm is not RSA with SHA-256/384/512")
+    if len(si[1]):
+        raise InvalidSecurity("SIGN004", "SignatureMethod takes no parameters (no HMACOutputLength)")
+
+    # KeyInfo: one SecurityTokenReference with one direct Reference to this header's BinarySecurityToken.
+    ki = _elements(key_info)
+    if len(ki) != 1 or ki[0].tag != WSSE_STR:
+        raise InvalidSecurityToken("WB010", "KeyInfo must hold exactly one wsse:SecurityTokenReference")
+    refs = _elements(ki[0])
+    if len(refs) != 1 or refs[0].tag != WSSE_REF:
+        raise InvalidSecurityToken("WB010", "the SecurityTokenReference must hold one direct wsse:Reference")
+    if refs[0].get("ValueType") != ns.X509V3 or refs[0].get("URI") != "#" + (parts.bst.get(WSU_ID) or ""):
+        raise InvalidSecurityToken("WB010", "the token reference must point at the X509v3 BinarySecurityToken")
+    cert = _certificate(parts.bst)
+
+    # References: algorithms first, for all of them, then the digests.
+    references = []
+    seen = set()
+    digest_names = set()
+    for ref in si[2:]:
+        uri = ref.get("URI") or ""
+        if not uri.startswith("#") or len(uri) < 2 or "(" in uri:
+            raise InvalidSecurity("WB004", "every reference must be a shorthand #id URI")
+        if uri in seen:
+            raise InvalidSecurity("WB004", "two references to the same element")
+        seen.add(uri)
+        rc = _elements(ref)
+        if [c.tag for c in rc] != [DS_TRANSFORMS, DS_DIGEST_METHOD, DS_DIGEST_VALUE]:
+            raise InvalidSecurity("WB004", "a Reference must hold Transforms, DigestMethod and DigestValue")
+        transforms = _elements(rc[0])
+        if len(transforms) != 1 or transforms[0].tag != DS_TRANSFORM:
+            raise UnsupportedAlgorithm("WB007", "a reference must have exactly one Transform: exclusive c14n")
+        prefixes = _c14n_method(transforms[0], "a reference's Transform")
+        digest_uri = rc[1].get("Algorithm")
+        if digest_uri not in policy.digest_algorithms:
+            raise UnsupportedAlgorithm("SIGN003", "a digest algorithm is not SHA-256/384/512")
+        if len(rc[1]):
+            raise InvalidSecurity("SIGN003", "DigestMethod takes no parameters")
+        target = ids.get(uri[1:])
+        if target is None:
+            raise InvalidSecurity("WB004", "a reference points at no element of this message")
+        digest_names.add(ns.DIGESTS[digest_uri])
+        references.append((target, prefixes, ns.DIGESTS[digest_uri], rc[2]))
+
+    for target, prefixes, digest_name, digest_value_el in references:
+        expected = _b64(digest_value_el.text, "WB013", "a DigestValue")
+        actual = hashlib.new(digest_name, exc_c14n(target, prefixes)).digest()
+        if not hmac.compare_digest(expected, actual):
+            raise FailedCheck("WB013", f"the digest of {etree.QName(target).localname} does not match: "
+                              "the element was changed after signing")
+
+    raw = _b64(sig_value_el.text, "WB013", "the SignatureValue")
+    hash_name = ns.SIGNATURES[sig_uri]
+    try:
+        cert.public_key().verify(raw, exc_c14n(signed_info, si_prefixes), padding.PKCS1v15(), _HASHES[hash_name]())
+    except InvalidSignature:
+        raise FailedCheck("WB013", "the SignatureValue does not verify with the certificate's key") from None
+    return _Signed(
+        cert,
+        [t for t, *_ in references],
+        "".join((sig_value_el.text or "").split()),
+        "/".join(sorted(digest_names)),
+        hash_name,
+    )
+
+
+def _coverage(parts: _Parts, referenced: list[etree._Element], *, response: bool) -> None:
+    """The elements in their required places are the very elements the references point at (WB004)."""
+    covered = set(referenced)
+    required = [(parts.body, "the Body"), (parts.timestamp, "the Timestamp")]
+    required += [(el, f"wsa:{name}") for name, el in parts.wsa.items()]
+    required += [(el, "the SignatureConfirmation") for el in parts.confirmations]
+    for element, what in required:
+        if element not in covered:
+            raise InvalidSecurity("WB004", f"{what} is not covered by the signature", element=what)
+    allowed = {el for el, _ in required}
+    allowed.add(parts.bst)
+    for element in referenced:
+        if element not in allowed:
+            raise InvalidSecurity(
+                "WB004", f"the signature references {etree.QName(element).localname}, which the profile does not sign "
+                "in that place"
+            )
+
+
+def _address(element: etree._Element, name: str) -> str:
+    children = _elements(element)
+    addresses = [c for c in children if c.tag == WSA_ADDRESS]
+    if len(addresses) != 1 or not (addresses[0].text or "").strip():
+        raise AddressingError(_WSA_RULE[name], f"wsa:{name} must hold one wsa:Address", dk_code="0011")
+    return addresses[0].text.strip()
+
+
+def _text(parts: _Parts, name: str, *, required: bool) -> str | None:
+    element = parts.wsa.get(name)
+    if element is None:
+        if required:
+            raise AddressingHeaderRequired(_WSA_RULE[name], f"wsa:{name} is missing", dk_code=_WSA_DK.get(name))
+        return None
+    if len(element) or not (element.text or "").strip():
+        raise AddressingError(_WSA_RULE[name], f"wsa:{name} is empty or malformed", dk_code=_WSA_DK.get(name, "0011"))
+    return element.text.strip()
+
+
+def _oin_in(address: str) -> str | None:
+    values = parse_qs(urlsplit(address).query).get("oin")
+    return values[0] if values and len(values) == 1 else None
+
+
+def _verify(data: bytes, policy: Policy, trust: TrustStore, now: datetime | None, *, response: bool):
+    root = parse_untrusted(data, max_bytes=policy.max_bytes, max_depth=policy.max_depth)
+    parts = _structure(root)
+    created, expires = _timestamp(parts.timestamp)
+    ids = _ids(root)
+    signed = _signature(parts, ids, policy)
+    _coverage(parts, signed.referenced, response=response)
+
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    oin = trust.check(signed.certificate, now)
+
+    skew = policy.clock_skew
+    if created > now + skew:
+        raise MessageExpired("WB002", "the Timestamp's Created lies in the future (beyond the allowed clock skew)")
+    if expires is not None and expires < now - skew:
+        raise MessageExpired("WB002", "the message has expired (Timestamp Expires has passed)")
+    if created < now - policy.max_age - skew:
+        raise MessageExpired("WB002", "the message is too old (Timestamp Created is outside the freshness window)")
+    if expires is None and policy.require_expires:
+        raise InvalidSecurity("WB002", "the Timestamp must carry Expires")
+
+    action = _text(parts, "Action", required=True)
+    if policy.actions is not None and action not in policy.actions:
+        err = AddressingError("WSA-ACTION", "wsa:Action is not an operation of this service", dk_code="0006")
+        err.faultcode = (ns.WSA, "ActionNotSupported")
+        raise err
+    message_id = _text(parts, "MessageID", required=True)
+    if not _URI.fullmatch(message_id):
+        raise AddressingError("WSA-MESSAGEID", "wsa:MessageID must be an absolute URI", dk_code="0007")
+    from_ = None
+    if "From" in parts.wsa:
+        from_ = _address(parts.wsa["From"], "From")
+        claimed = _oin_in(from_)
+        if claimed is None or not OIN_PATTERN.fullmatch(claimed):
+            raise AddressingError("WSA-FROM", "wsa:From must carry the sender's OIN as ?oin=<20 digits>",
+                                  dk_code="0011")
+        if claimed != oin:
+            raise FailedAuthentication("PKI001", "the OIN in wsa:From is not the OIN of the signing certificate")
+    for name in ("ReplyTo", "FaultTo"):
+        if name in parts.wsa:
+            address = _address(parts.wsa[name], name)
+            if address.split("?", 1)[0] != ns.WSA_ANONYMOUS:
+                raise AddressingError("WSA-REPLYTO", f"wsa:{name} must be the anonymous address", dk_code="0011")
+
+    def until() -> datetime:
+        latest = created + policy.max_age
+        if expires is not None and expires > latest:
+            latest = expires
+        return latest + skew
+
+    vm = VerifiedMessage(
+        envelope=root,
+        body=parts.payload,
+        certificate=signed.certificate,
+        oin=oin,
+        action=action,
+        message_id=message_id,
+        to=_text(parts, "To", required=not response),
+        relates_to=_text(parts, "RelatesTo", required=False),
+        from_address=from_,
+        created=created,
+        expires=expires,
+        signature_value=signed.signature_value,
+        confirmations=tuple(c.get("Value") for c in parts.confirmations),
+        digest_algorithm=signed.digest_algorithm,
+        signature_algorithm=signed.signature_algorithm,
+    )
+    return vm, now, until()
+
+
+def _check_to(to: str, policy: Policy) -> None:
+    if policy.endpoint is None:
+        return
+    base = to.split("?", 1)[0]
+    if base.rstrip("/") != policy.endpoint.split("?", 1)[0].rstrip("/"):
+        raise DestinationUnreachable("WSA-TO", "wsa:To does not address this service")
+    oin = _oin_in(to)
+    if oin is not None and policy.own_oin is not None and oin != policy.own_oin:
+        raise DestinationUnreachable("WSA-TO", "wsa:To carries another receiver's OIN")
+
+
+def _replay(replay: ReplayStore | None, vm: VerifiedMessage, until: datetime, now: datetime) -> None:
+    if replay is not None and not replay.remember(vm.message_id, until, now):
+        raise InvalidSecurity("GW-REPLAY", "this MessageID was accepted before: a replayed message")
+
+
+def verify(
+    data: bytes,
+    *,
+    policy: Policy,
+    trust: TrustStore,
+    replay: ReplayStore | None = None,
+    soap_action: str | None = None,
+    now: datetime | None = None,
+) -> VerifiedMessage:
+    """Verify a signed request. ``soap_action`` is the HTTP SOAPAction header as received (quotes and all)."""
+    vm, now, until = _verify(data, policy, trust, now, response=False)
+    _check_to(vm.to, policy)
+    if soap_action is not None:
+        sa = soap_action.strip()
+        if len(sa) >= 2 and sa[0] == sa[-1] == '"':
+            sa = sa[1:-1]
+        if sa and sa != vm.action:
+            raise AddressingError("WS002", "the HTTP SOAPAction differs from wsa:Action", dk_code="0003")
+    _replay(replay, vm, until, now)
+    return vm
+
+
+def verify_response(
+    data: bytes,
+    *,
+    request_message_id: str,
+    request_signature_value: str,
+    policy: Policy,
+    trust: TrustStore,
+    replay: ReplayStore | None = None,
+    now: datetime | None = None,
+) -> VerifiedMessage:
+    """Verify a signed response to a request we sent: RelatesTo is our MessageID and a SignatureConfirmation
+    carries our SignatureValue (WB014). A Fault about a request the peer could not read may lack both."""
+    vm, now, until = _verify(data, policy, trust, now, response=True)
+    if vm.relates_to is None and not vm.is_fault:
+        raise AddressingHeaderRequired("WSA-RELATESTO", "wsa:RelatesTo is missing", dk_code="0008")
+    if vm.relates_to is not None and vm.relates_to != request_message_id:
+        raise AddressingError("WSA-RELATESTO", "wsa:RelatesTo is not the MessageID of our request", dk_code="0008")
+    if not vm.confirmations:
+        if not vm.is_fault:
+            raise InvalidSecurity("WB014", "the response carries no SignatureConfirmation")
+    elif list(vm.confirmations) != [request_signature_value]:
+        raise InvalidSecurity("WB014", "the SignatureConfirmation does not confirm our request's SignatureValue")
+    _replay(replay, vm, until, now)
+    return vm
