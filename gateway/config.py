@@ -1,0 +1,94 @@
+"""The gateway's settings: a TOML file, overridden by environment variables ``OSO_GATEWAY_<NAME>``."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from pathlib import Path
+
+from .wsse import Credentials, MemoryReplayStore, Policy, TrustStore
+
+ENV_PREFIX = "OSO_GATEWAY_"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # the address peers use (wsa:To); default http://host:port
+    workers: int = 2
+    cert: str = "var/pki/gateway.cert.pem"
+    key: str = "var/pki/gateway.key.pem"
+    ca: str = "var/pki/ca.pem"
+    crl: str = "var/pki/crl.pem"
+    clock_skew_s: int = 60
+    max_age_s: int = 300
+    max_bytes: int = 32 * 1024 * 1024
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def policy(self, path: str, *, own_oin: str | None = None, actions=None) -> Policy:
+        return Policy(
+            endpoint=self.base_url + path,
+            own_oin=own_oin,
+            actions=actions,
+            max_bytes=self.max_bytes,
+            clock_skew=timedelta(seconds=self.clock_skew_s),
+            max_age=timedelta(seconds=self.max_age_s),
+        )
+
+    def credentials(self) -> Credentials:
+        return Credentials.from_files(self.cert, self.key)
+
+    def trust(self) -> TrustStore:
+        return TrustStore.from_files(self.ca, self.crl or None)
+
+    def replay_store(self):
+        return MemoryReplayStore()
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _coerce(name: str, kind: type, value):
+    if kind is int or kind == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be text, not {value!r}")
+    return value
+
+
+def load_config(path: str | Path | None = None, environ: dict | None = None, **overrides) -> Config:
+    """Defaults ← the TOML file (table ``[gateway]`` or top level) ← ``OSO_GATEWAY_*`` ← ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    known = {f.name: f.type for f in fields(Config)}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"no configuration file at {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        table = data.get("gateway", data)
+        for key, value in table.items():
+            if key not in known:
+                raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+            values[key] = value
+    for key in known:
+        env = environ.get(ENV_PREFIX + key.upper())
+        if env is not None:
+            values[key] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = Config()
+    coerced = {k: _coerce(k, known[k], v) for k, v in values.items()}
+    return replace(config, **coerced)

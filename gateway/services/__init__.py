@@ -1,0 +1,1 @@
+"""spyne services: thin adapters between verified SOAP bodies and the domain's rules."""
