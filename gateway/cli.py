@@ -11,10 +11,10 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
 def _pki_init(args) -> int:
-    from .pki import PkiError, init_pki
+    from .pki import DEFAULT_GATEWAY_OIN, PkiError, init_pki
 
     try:
-        gw = init_pki(args.dir, gateway_oin=args.oin)
+        gw = init_pki(args.dir, gateway_oin=args.oin or DEFAULT_GATEWAY_OIN)
     except (PkiError, FileExistsError) as exc:
         print(f"pki init: {exc}", file=sys.stderr)
         return EXIT_USAGE

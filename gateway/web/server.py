@@ -39,6 +39,7 @@ def serve(config: Config, *, dev: bool = False) -> int:
             self.cfg.set("loglevel", config.log_level)
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 60)
+            self.cfg.set("control_socket_disable", True)  # several gateways may run on one host
 
         def load(self):
             from .app import GatewayApp
