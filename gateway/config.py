@@ -27,6 +27,10 @@ class Config:
     max_age_s: int = 300
     max_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
+    # SQLite (WAL) is the embedded default; PostgreSQL (postgresql+psycopg://…) for several gateway processes.
+    database_url: str = "sqlite:///var/gateway.db"
+    sessie_ttl_s: int = 3600  # an open transfer session expires after this
+    notificatie_ttl_s: int = 14 * 24 * 3600  # a koppelsleutel is valid this long
 
     @property
     def base_url(self) -> str:

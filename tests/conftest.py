@@ -11,6 +11,8 @@ import pytest
 from gateway.pki import IssuedParty, init_pki, issue
 from gateway.wsse import Credentials, MemoryReplayStore, Policy, TrustStore
 
+pytest_plugins = ["tests.dbfixtures"]
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GEGEVENSSET = SHARED / "oso-gegevensset" / "2019.1"
 POVO_FULL = GEGEVENSSET / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
