@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+import re
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from lxml import etree
 
 from ..wsse import Credentials, Policy, ReplayStore, TrustStore, VerifiedMessage, sign_response, verify
 from ..wsse import ns
-from ..wsse.errors import MalformedMessage, SecurityError, ServerSecurityError
+from ..wsse.errors import MalformedMessage, SchemaInvalid, SecurityError, ServerSecurityError
 from ..wsse.faults import FAULT_ACTION, fault_envelope
 from ..wsse.xmlparse import parse_untrusted
 
 log = logging.getLogger("oso.gateway.security")
 
 ENVIRON_KEY = "oso.verified"
+REPO_KEY = "oso.repo"
 CONTENT_TYPE = "text/xml; charset=utf-8"
 _UNREADABLE = {"GW-SIZE", "GW-XML", "R1008", "WS006"}
 
@@ -37,6 +40,26 @@ class SecuredEndpoint:
     policy: Policy
     replay: ReplayStore
     response_action: Callable[[str], str] = lambda action: action + "Response"
+    # The contract's XSD: a verified Body that does not conform is refused (GW-XSD, Digikoppeling 0004).
+    schema: etree.XMLSchema | None = None
+    # One transaction per message: the replay id, what the service changes and the answer are committed together,
+    # before the answer leaves; a Fault rolls everything back. It yields a repository that is also the replay store.
+    unit_of_work: Callable[[], AbstractContextManager] | None = None
+    environ: dict = field(default_factory=dict)  # extra WSGI environ entries for the service (its settings)
+
+
+class _Rollback(Exception):
+    def __init__(self, answer: tuple[str, bytes]):
+        self.answer = answer
+
+
+_VALUE = re.compile(r"(The value|value) '[^']*'")
+
+
+def _schema_error(schema: etree.XMLSchema) -> SchemaInvalid:
+    entry = schema.error_log.last_error
+    text = _VALUE.sub(r"\1", entry.message if entry else "the Body does not conform")  # never echo values
+    return SchemaInvalid("GW-XSD", f"the Body does not conform to the contract's XSD: {text[:300]}")
 
 
 def _request_refs(data: bytes, error: SecurityError, policy: Policy) -> tuple[str | None, str | None]:
@@ -73,48 +96,67 @@ class SecurityMiddleware:
             data = _read_body(environ, ep.policy.max_bytes)
         except SecurityError as err:
             return self._refuse(err, b"", start_response)
+        soap_action = environ.get("HTTP_SOAPACTION")
         try:
-            vm = verify(data, policy=ep.policy, trust=ep.trust, replay=ep.replay,
-                        soap_action=environ.get("HTTP_SOAPACTION"))
+            if ep.unit_of_work is None:
+                status, body = self._handle(environ, data, soap_action, ep.replay)
+            else:
+                try:
+                    with ep.unit_of_work() as repo:
+                        environ[REPO_KEY] = repo
+                        status, body = self._handle(environ, data, soap_action, repo)
+                        if not status.startswith("200"):
+                            raise _Rollback((status, body))
+                except _Rollback as rollback:  # a Fault keeps nothing: not even the replay id
+                    status, body = rollback.answer
         except SecurityError as err:
             return self._refuse(err, data, start_response)
-        except Exception:  # a bug of ours must still give a Fault, never a traceback
-            log.exception("verification crashed")
-            return self._refuse(ServerSecurityError("GW-XML", "the message could not be processed"), data,
-                                start_response)
+        except Exception:  # a bug or a store failure must still give a signed Fault, never a traceback
+            log.exception("handling a message failed")
+            return self._refuse(ServerSecurityError("GW-INTERNAL", "the message could not be processed; "
+                                                    "nothing of it was kept: send it again later"),
+                                data, start_response)
+        start_response(status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _handle(self, environ, data: bytes, soap_action, replay) -> tuple[str, bytes]:
+        """Verify, validate, call the service, sign its answer. Raises SecurityError for a refused request."""
+        ep = self.endpoint
+        vm = verify(data, policy=ep.policy, trust=ep.trust, replay=replay, soap_action=soap_action)
+        if ep.schema is not None and not ep.schema.validate(vm.body):
+            raise _schema_error(ep.schema)
+        environ.update(ep.environ)
         environ[ENVIRON_KEY] = vm
         environ["wsgi.input"] = io.BytesIO(data)
         environ["CONTENT_LENGTH"] = str(len(data))
-        return self._answer(environ, vm, start_response)
+        return self._answer(environ, vm)
 
-    def _answer(self, environ, vm: VerifiedMessage, start_response) -> list[bytes]:
+    def _answer(self, environ, vm: VerifiedMessage) -> tuple[str, bytes]:
         captured: dict = {}
 
         def capture(status, headers, exc_info=None):
             captured["status"] = status
             return lambda chunk: None  # the legacy write() is not used by spyne
 
+        result = self.app(environ, capture)
         try:
-            result = self.app(environ, capture)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close:
-                    close()
-            root = parse_untrusted(body)
-            is_fault = root.find(f"{{{ns.SOAP11}}}Body/{{{ns.SOAP11}}}Fault") is not None
-            action = FAULT_ACTION if is_fault else self.endpoint.response_action(vm.action)
-            signed = sign_response(root, self.endpoint.credentials, relates_to=vm.message_id,
-                                   confirmation=vm.signature_value, action=action)
-            status = captured.get("status", "500 Internal Server Error")
-        except Exception:
-            log.exception("the service failed on message %s", vm.message_id)
-            err = ServerSecurityError("GW-XML", "the service could not process the message")
-            signed = self._signed_fault(err, vm.message_id, vm.signature_value)
-            status = "500 Internal Server Error"
-        start_response(status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(signed)))])
-        return [signed]
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close:
+                close()
+        root = parse_untrusted(body)
+        fault = root.find(f"{{{ns.SOAP11}}}Body/{{{ns.SOAP11}}}Fault")
+        if fault is not None:
+            # spyne's own Fault (a bug of ours or a message it could not read): log it, never pass on detail
+            log.error("service fault on %s: %s", vm.message_id, fault.findtext("faultstring"))
+            err = ServerSecurityError("GW-INTERNAL", "the service could not process the message; nothing of it "
+                                      "was kept")
+            return "500 Internal Server Error", self._signed_fault(err, vm.message_id, vm.signature_value)
+        action = self.endpoint.response_action(vm.action)
+        signed = sign_response(root, self.endpoint.credentials, relates_to=vm.message_id,
+                               confirmation=vm.signature_value, action=action)
+        return captured.get("status", "200 OK"), signed
 
     def _signed_fault(self, err: SecurityError, relates_to: str | None, confirmation: str | None) -> bytes:
         return sign_response(fault_envelope(err), self.endpoint.credentials, relates_to=relates_to,

@@ -44,6 +44,9 @@ RULES: dict[str, str] = {
     "WSA-FROM": "wsa:From, when present, is the anonymous address with ?oin=<20 digits>",
     "WSA-REPLYTO": "wsa:ReplyTo is anonymous or absent",
     "WS002": "the HTTP SOAPAction is empty or equals wsa:Action",
+    "GW-XSD": "the Body conforms to the service's published XSD",
+    "GW-STORE": "the gateway stores what a message changes before it answers; if it cannot, nothing is kept",
+    "GW-INTERNAL": "the gateway failed while handling the message; nothing of it was kept",
 }
 
 
@@ -75,6 +78,12 @@ class MalformedMessage(SecurityError):
 
     faultcode = (ns.SOAP11, "Client")
     dk_code = "0001"
+
+
+class SchemaInvalid(MalformedMessage):
+    """The Body does not conform to the published XSD (Digikoppeling 0004)."""
+
+    dk_code = "0004"
 
 
 class InvalidSecurity(SecurityError):
