@@ -27,6 +27,13 @@ class Config:
     max_age_s: int = 300
     max_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
+    threads: int = 4  # per worker
+    # Two-way TLS (WT001): the server's certificate and key, and the CAs whose client certificates are accepted.
+    # Without tls_cert, serve speaks plain HTTP (development, or behind a TLS terminator that passes the client
+    # certificate on — not supported yet).
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""  # default: the trust anchors (ca)
     # SQLite (WAL) is the embedded default; PostgreSQL (postgresql+psycopg://…) for several gateway processes.
     database_url: str = "sqlite:///var/gateway.db"
     sessie_ttl_s: int = 3600  # an open transfer session expires after this
@@ -34,7 +41,8 @@ class Config:
 
     @property
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
 
     def policy(self, path: str, *, own_oin: str | None = None, actions=None) -> Policy:
         return Policy(

@@ -19,7 +19,8 @@ from lxml import etree
 
 from ..wsse import Credentials, Policy, ReplayStore, TrustStore, VerifiedMessage, sign_response, verify
 from ..wsse import ns
-from ..wsse.errors import MalformedMessage, SchemaInvalid, SecurityError, ServerSecurityError
+from ..wsse import oin_of
+from ..wsse.errors import FailedAuthentication, MalformedMessage, SchemaInvalid, SecurityError, ServerSecurityError
 from ..wsse.faults import FAULT_ACTION, fault_envelope
 from ..wsse.xmlparse import parse_untrusted
 
@@ -46,6 +47,7 @@ class SecuredEndpoint:
     # before the answer leaves; a Fault rolls everything back. It yields a repository that is also the replay store.
     unit_of_work: Callable[[], AbstractContextManager] | None = None
     environ: dict = field(default_factory=dict)  # extra WSGI environ entries for the service (its settings)
+    require_tls_client: bool = False  # set when serving two-way TLS
 
 
 class _Rollback(Exception):
@@ -54,6 +56,31 @@ class _Rollback(Exception):
 
 
 _VALUE = re.compile(r"(The value|value) '[^']*'")
+
+
+def tls_client_certificate(environ):
+    """The TLS client certificate of this request (gunicorn passes the socket), or None on plain HTTP."""
+    sock = environ.get("gunicorn.socket")
+    getpeercert = getattr(sock, "getpeercert", None)
+    if getpeercert is None:
+        return None
+    der = getpeercert(binary_form=True)
+    if not der:
+        return None
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(der)
+
+
+def _check_tls_binding(environ, vm: VerifiedMessage, required: bool) -> None:
+    """WT001: on two-way TLS, the client certificate's OIN is the OIN that signed the message."""
+    cert = tls_client_certificate(environ)
+    if cert is None:
+        if required:
+            raise FailedAuthentication("WT001", "two-way TLS is required: no TLS client certificate was presented")
+        return
+    if oin_of(cert) != vm.oin:
+        raise FailedAuthentication("WT001", "the TLS client certificate belongs to another OIN than the signature")
 
 
 def _schema_error(schema: etree.XMLSchema) -> SchemaInvalid:
@@ -123,6 +150,7 @@ class SecurityMiddleware:
         """Verify, validate, call the service, sign its answer. Raises SecurityError for a refused request."""
         ep = self.endpoint
         vm = verify(data, policy=ep.policy, trust=ep.trust, replay=replay, soap_action=soap_action)
+        _check_tls_binding(environ, vm, ep.require_tls_client)
         if ep.schema is not None and not ep.schema.validate(vm.body):
             raise _schema_error(ep.schema)
         environ.update(ep.environ)

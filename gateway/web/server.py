@@ -40,6 +40,22 @@ def serve(config: Config, *, dev: bool = False) -> int:
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 60)
             self.cfg.set("control_socket_disable", True)  # several gateways may run on one host
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", config.threads)
+            if config.tls_cert:
+                import ssl
+
+                self.cfg.set("certfile", config.tls_cert)
+                self.cfg.set("keyfile", config.tls_key or config.key)
+                self.cfg.set("ca_certs", config.tls_client_ca or config.ca)
+                self.cfg.set("cert_reqs", ssl.CERT_REQUIRED)  # two-way TLS (WT001)
+
+                def ssl_context(conf, default_factory):
+                    context = default_factory()
+                    context.minimum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.2 required, 1.3 preferred
+                    return context
+
+                self.cfg.set("ssl_context", ssl_context)
 
         def load(self):
             from .app import GatewayApp
@@ -47,6 +63,11 @@ def serve(config: Config, *, dev: bool = False) -> int:
             logging.basicConfig(level=config.log_level.upper())
             return GatewayApp(config)
 
+    scheme_ok = config.tls_cert or config.host in ("127.0.0.1", "localhost", "::1")
+    if not scheme_ok:
+        print("serve: plain HTTP is only for loopback; configure tls_cert (two-way TLS) to listen on "
+              f"{config.host}", file=sys.stderr)
+        return 2
     print(f"OSO gateway on {config.base_url} ({config.workers} workers): ping at {config.base_url}/ping, "
           f"contract at {config.base_url}/ping?wsdl, health at {config.base_url}/health", file=sys.stderr)
     Server().run()

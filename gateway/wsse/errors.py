@@ -44,6 +44,7 @@ RULES: dict[str, str] = {
     "WSA-FROM": "wsa:From, when present, is the anonymous address with ?oin=<20 digits>",
     "WSA-REPLYTO": "wsa:ReplyTo is anonymous or absent",
     "WS002": "the HTTP SOAPAction is empty or equals wsa:Action",
+    "WT001": "two-way TLS: the TLS client certificate belongs to the OIN that signed the message",
     "GW-XSD": "the Body conforms to the service's published XSD",
     "GW-STORE": "the gateway stores what a message changes before it answers; if it cannot, nothing is kept",
     "GW-INTERNAL": "the gateway failed while handling the message; nothing of it was kept",
