@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm as UnsupportedKeyType
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
@@ -267,6 +268,14 @@ def _certificate(bst: etree._Element) -> x509.Certificate:
         key = cert.public_key()
     except ValueError:
         raise InvalidSecurityToken("WB009", "the BinarySecurityToken is not an X.509 certificate") from None
+    except UnsupportedKeyType:
+        raise UnsupportedAlgorithm("SIGN004", "the signing certificate does not hold an RSA key") from None
+    try:
+        # cryptography parses these lazily; a malformed one would otherwise surface as a crash in the trust check
+        cert.subject
+        cert.extensions
+    except (ValueError, x509.DuplicateExtension):
+        raise InvalidSecurityToken("WB009", "the signing certificate has a malformed name or extensions") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise UnsupportedAlgorithm("SIGN004", "the signing certificate does not hold an RSA key")
     if key.key_size < 2048:
@@ -287,6 +296,15 @@ def _c14n_method(method: etree._Element | None, where: str) -> list[str] | None:
     return prefixes or None
 
 
+def _c14n(element: etree._Element, prefixes: list[str] | None) -> bytes:
+    try:
+        return exc_c14n(element, prefixes)
+    except (etree.C14NError, ValueError):
+        raise InvalidSecurity(
+            "WB007", f"{etree.QName(element).localname} cannot be canonicalised (e.g. a relative namespace URI)"
+        ) from None
+
+
 @dataclass
 class _Signed:
     certificate: x509.Certificate
@@ -302,6 +320,8 @@ def _signature(parts: _Parts, ids: dict[str, etree._Element], policy: Policy) ->
     if [c.tag for c in children] != [DS_SIGNED_INFO, DS_SIGNATURE_VALUE, DS_KEY_INFO]:
         raise InvalidSecurity("WB003", "ds:Signature must hold SignedInfo, SignatureValue and KeyInfo only")
     signed_info, sig_value_el, key_info = children
+    if len(sig_value_el):
+        raise InvalidSecurity("WB003", "ds:SignatureValue holds base64 text only")
 
     si = _elements(signed_info)
     if len(si) < 3 or si[0].tag != DS_C14N or si[1].tag != DS_SIGMETHOD or any(r.tag != DS_REFERENCE for r in si[2:]):
@@ -318,13 +338,19 @@ def _signature(parts: _Parts, ids: dict[str, etree._Element], policy: Policy) ->
     if len(ki) != 1 or ki[0].tag != WSSE_STR:
         raise InvalidSecurityToken("WB010", "KeyInfo must hold exactly one wsse:SecurityTokenReference")
     refs = _elements(ki[0])
-    if len(refs) != 1 or refs[0].tag != WSSE_REF:
+    if len(refs) != 1 or refs[0].tag != WSSE_REF or len(refs[0]):
         raise InvalidSecurityToken("WB010", "the SecurityTokenReference must hold one direct wsse:Reference")
     if refs[0].get("ValueType") != ns.X509V3 or refs[0].get("URI") != "#" + (parts.bst.get(WSU_ID) or ""):
         raise InvalidSecurityToken("WB010", "the token reference must point at the X509v3 BinarySecurityToken")
     cert = _certificate(parts.bst)
 
     # References: algorithms first, for all of them, then the digests.
+    # Each reference must name a different element the profile signs (checked by position after the signature),
+    # so more references than there are such elements can never pass; refusing them here keeps a hostile message
+    # from making us canonicalise and hash (nested) parts of it over and over before that check.
+    signable = 3 + len(parts.wsa) + len(parts.confirmations)  # Body, Timestamp, token, wsa headers, confirmations
+    if len(si) - 2 > signable:
+        raise InvalidSecurity("WB004", "SignedInfo holds more references than the message has parts to sign")
     references = []
     seen = set()
     digest_names = set()
@@ -355,15 +381,16 @@ def _signature(parts: _Parts, ids: dict[str, etree._Element], policy: Policy) ->
 
     for target, prefixes, digest_name, digest_value_el in references:
         expected = _b64(digest_value_el.text, "WB013", "a DigestValue")
-        actual = hashlib.new(digest_name, exc_c14n(target, prefixes)).digest()
+        actual = hashlib.new(digest_name, _c14n(target, prefixes)).digest()
         if not hmac.compare_digest(expected, actual):
             raise FailedCheck("WB013", f"the digest of {etree.QName(target).localname} does not match: "
                               "the element was changed after signing")
 
     raw = _b64(sig_value_el.text, "WB013", "the SignatureValue")
     hash_name = ns.SIGNATURES[sig_uri]
+    signed_octets = _c14n(signed_info, si_prefixes)
     try:
-        cert.public_key().verify(raw, exc_c14n(signed_info, si_prefixes), padding.PKCS1v15(), _HASHES[hash_name]())
+        cert.public_key().verify(raw, signed_octets, padding.PKCS1v15(), _HASHES[hash_name]())
     except InvalidSignature:
         raise FailedCheck("WB013", "the SignatureValue does not verify with the certificate's key") from None
     return _Signed(
@@ -413,8 +440,17 @@ def _text(parts: _Parts, name: str, *, required: bool) -> str | None:
     return element.text.strip()
 
 
+def _oin_values(address: str) -> list[str] | None:
+    """The ?oin= values of an address (blank ones included), None when there are none; ValueError when the
+    address is not a URL."""
+    return parse_qs(urlsplit(address).query, keep_blank_values=True).get("oin")
+
+
 def _oin_in(address: str) -> str | None:
-    values = parse_qs(urlsplit(address).query).get("oin")
+    try:
+        values = _oin_values(address)
+    except ValueError:
+        return None
     return values[0] if values and len(values) == 1 else None
 
 
@@ -463,8 +499,10 @@ def _verify(data: bytes, policy: Policy, trust: TrustStore, now: datetime | None
                 raise AddressingError("WSA-REPLYTO", f"wsa:{name} must be the anonymous address", dk_code="0011")
 
     def until() -> datetime:
+        # From this moment on the freshness checks above refuse the message, so the replay store may forget it.
+        # The earlier of the two limits: a far-future Expires neither keeps entries forever nor overflows.
         latest = created + policy.max_age
-        if expires is not None and expires > latest:
+        if expires is not None and expires < latest:
             latest = expires
         return latest + skew
 
@@ -494,8 +532,11 @@ def _check_to(to: str, policy: Policy) -> None:
     base = to.split("?", 1)[0]
     if base.rstrip("/") != policy.endpoint.split("?", 1)[0].rstrip("/"):
         raise DestinationUnreachable("WSA-TO", "wsa:To does not address this service")
-    oin = _oin_in(to)
-    if oin is not None and policy.own_oin is not None and oin != policy.own_oin:
+    try:
+        oins = _oin_values(to)
+    except ValueError:
+        raise DestinationUnreachable("WSA-TO", "wsa:To is not a valid address") from None
+    if oins is not None and policy.own_oin is not None and oins != [policy.own_oin]:
         raise DestinationUnreachable("WSA-TO", "wsa:To carries another receiver's OIN")
 
 
