@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Iterable
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
@@ -48,11 +47,22 @@ def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
 
 
 @dataclass(frozen=True)
+class _Revocation:
+    """What the CRLs (as set when the verdict was made) say of one certificate of the chain."""
+
+    is_leaf: bool
+    has_crl: bool
+    next_update: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
 class _ChainVerdict:
     chain: tuple[x509.Certificate, ...]
     not_before: datetime
     not_after: datetime
     oin: str | None
+    revocation: tuple[_Revocation, ...] = ()
 
 
 def _as_utc(when: datetime | None) -> datetime:
@@ -82,7 +92,8 @@ class TrustStore:
         self._policy_ee = verification.ExtensionPolicy.permit_all()
         self._policy_ca = verification.ExtensionPolicy.webpki_defaults_ca()
         self._lock = threading.Lock()
-        self._cache: dict[bytes, _ChainVerdict] = {}
+        self._cache: dict[x509.Certificate, _ChainVerdict] = {}  # certificates compare and hash by their DER
+        self._generation = 0
         self._crls: dict[bytes, x509.CertificateRevocationList] = {}
         self.set_crls(crls)
         # With CRLs configured, a certificate whose issuer has none is refused (fail closed).
@@ -111,6 +122,7 @@ class TrustStore:
         with self._lock:
             self._crls = by_issuer
             self._cache = {}
+            self._generation += 1
 
     def check(self, cert: x509.Certificate, at: datetime | None = None) -> str:
         """Judge ``cert`` as a message signer at time ``at``; return its OIN or raise a refusal."""
@@ -119,15 +131,16 @@ class TrustStore:
             raise FailedAuthentication("PKI002", "the signing certificate is not yet valid")
         if cert.not_valid_after_utc < at:
             raise FailedAuthentication("PKI002", "the signing certificate has expired")
-        key = cert.fingerprint(hashes.SHA256())
-        verdict = self._cache.get(key)
+        verdict = self._cache.get(cert)
         if verdict is None:
+            generation = self._generation
             verdict = self._build(cert, at)
             with self._lock:
-                self._cache[key] = verdict
+                if generation == self._generation:  # not when the CRLs changed meanwhile
+                    self._cache[cert] = verdict
         if not (verdict.not_before <= at <= verdict.not_after):
             raise FailedAuthentication("PKI002", "a CA certificate in the chain is not valid at this time")
-        self._check_revocation(verdict.chain, at)
+        self._check_revocation(verdict.revocation, at)
         if verdict.oin is None:
             raise FailedAuthentication(
                 "PKI001", "the signing certificate carries no OIN (20 digits) in subject.serialNumber"
@@ -152,29 +165,38 @@ class TrustStore:
         )
         try:
             verified = verifier.verify(cert, self.intermediates)
-        except verification.VerificationError:
+        except Exception:  # VerificationError, or anything an odd certificate makes the verifier raise
             raise FailedAuthentication(
                 "PKI002", "the signing certificate does not chain to a trusted root"
             ) from None
         chain = tuple(verified.chain)
+        crls = self._crls
+        revocation = []
+        for c, issuer in zip(chain, chain[1:]):
+            crl = crls.get(issuer.subject.public_bytes())
+            entry = crl.get_revoked_certificate_by_serial_number(c.serial_number) if crl is not None else None
+            revocation.append(_Revocation(
+                is_leaf=c is chain[0],
+                has_crl=crl is not None,
+                next_update=crl.next_update_utc if crl is not None else None,
+                revoked_at=entry.revocation_date_utc if entry is not None else None,
+            ))
         return _ChainVerdict(
             chain=chain,
             not_before=max(c.not_valid_before_utc for c in chain),
             not_after=min(c.not_valid_after_utc for c in chain),
             oin=oin_of(cert),
+            revocation=tuple(revocation),
         )
 
-    def _check_revocation(self, chain: tuple[x509.Certificate, ...], at: datetime) -> None:
-        crls = self._crls
-        for cert, issuer in zip(chain, chain[1:]):
-            crl = crls.get(issuer.subject.public_bytes())
-            if crl is None:
-                if self.require_revocation and cert is chain[0]:
+    def _check_revocation(self, revocation: tuple[_Revocation, ...], at: datetime) -> None:
+        for r in revocation:
+            if not r.has_crl:
+                if self.require_revocation and r.is_leaf:
                     raise ServerSecurityError("PKI002", "no revocation list is configured for the certificate's issuer")
                 continue
-            if crl.next_update_utc is not None and crl.next_update_utc < at:
+            if r.next_update is not None and r.next_update < at:
                 raise ServerSecurityError("PKI002", "the revocation list of the certificate's issuer is out of date")
-            revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-            if revoked is not None and revoked.revocation_date_utc <= at:
-                which = "signing certificate" if cert is chain[0] else "a CA certificate in its chain"
+            if r.revoked_at is not None and r.revoked_at <= at:
+                which = "signing certificate" if r.is_leaf else "a CA certificate in its chain"
                 raise FailedAuthentication("PKI002", f"the {which} has been revoked")
