@@ -185,7 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int)
     srv.add_argument("--workers", type=int)
     srv.set_defaults(func=_serve)
+    _add_room_commands(sub)
     return p
+
+
+def _add_room_commands(sub) -> None:
+    """Rooms that own their commands add them here (each imports only what its parser needs)."""
+    from .dossier.cli import add_parser as add_validate
+    from .store.register_cli import add_parser as add_register
+
+    add_validate(sub)
+    add_register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
