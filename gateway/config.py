@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
 
-from .wsse import Credentials, MemoryReplayStore, Policy, TrustStore
+from .wsse import Credentials, Policy, TrustStore
 
 ENV_PREFIX = "OSO_GATEWAY_"
 
@@ -59,9 +59,6 @@ class Config:
 
     def trust(self) -> TrustStore:
         return TrustStore.from_files(self.ca, self.crl or None)
-
-    def replay_store(self):
-        return MemoryReplayStore()
 
 
 class ConfigError(ValueError):

@@ -62,12 +62,12 @@ def test_dev_serve_from_a_fresh_folder(dev_server, pki):
     vendor = issue(dev_pki, "vendor", "00000001234567890000")
     plugin = WusSignature(Credentials.from_files(vendor.cert_path, vendor.key_path),
                           TrustStore.from_files(dev_pki / "ca.pem", dev_pki / "crl.pem"))
-    _, service = client_for(ROOT / "wsdl" / "ping-1.wsdl", plugin, address=url + "/ping")
+    _, service = client_for(ROOT / "wsdl" / "trafficcenter-1.wsdl", plugin, address=url + "/tc")
     for _ in range(4):  # reaches both workers
         assert service.ping(echo="x").afzenderOin == "00000001234567890000"
     # a certificate of the session's other PKI is not trusted by this gateway
     stranger = WusSignature(pki.credentials("vendor"), TrustStore.from_files(dev_pki / "ca.pem"))
-    _, service = client_for(ROOT / "wsdl" / "ping-1.wsdl", stranger, address=url + "/ping")
+    _, service = client_for(ROOT / "wsdl" / "trafficcenter-1.wsdl", stranger, address=url + "/tc")
     import zeep.exceptions
 
     with pytest.raises(zeep.exceptions.Fault) as info:

@@ -1,4 +1,4 @@
-"""The security middleware over real HTTP: a zeep client built from wsdl/ping-1.wsdl calls the ping service; hostile
+"""The security middleware over real HTTP: a zeep client built from wsdl/trafficcenter-1.wsdl calls the TC's ping; hostile
 requests get a signed SOAP Fault naming the rule, never a traceback or a bare 500."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from gateway.wsse import ns
 from gateway.wsse.errors import SecurityError
 
 ROOT = Path(__file__).resolve().parents[1]
-PING_WSDL = ROOT / "wsdl" / "ping-1.wsdl"
-PING_ACTION = "urn:oso-gateway:ping:1/ping"
+PING_WSDL = ROOT / "wsdl" / "trafficcenter-1.wsdl"
+PING_ACTION = "urn:oso-gateway:trafficcenter:1/ping"
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -35,12 +35,16 @@ class _Quiet(WSGIRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def gateway(pki):
+def gateway(pki, tmp_path_factory):
+    from gateway.store import Database
     from tests.conftest import free_port
 
     port = free_port()
     gw = pki.gateway
-    config = Config(port=port, cert=str(gw.cert_path), key=str(gw.key_path), ca=str(pki.ca), crl=str(pki.crl))
+    db = f"sqlite:///{tmp_path_factory.mktemp('db')}/gateway.db"
+    Database(db).migrate()
+    config = Config(port=port, cert=str(gw.cert_path), key=str(gw.key_path), ca=str(pki.ca), crl=str(pki.crl),
+                    database_url=db)
     httpd = make_server("127.0.0.1", port, GatewayApp(config), server_class=_Server, handler_class=_Quiet)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -51,7 +55,7 @@ def gateway(pki):
 @pytest.fixture
 def ping(pki, gateway):
     plugin = WusSignature(pki.credentials("vendor"), pki.trust(), replay=MemoryReplayStore())
-    _, service = client_for(PING_WSDL, plugin, address=gateway + "/ping")
+    _, service = client_for(PING_WSDL, plugin, address=gateway + "/tc")
     return service, plugin
 
 
@@ -67,11 +71,12 @@ def test_signed_ping_round_trip(ping, pki):
 
 
 def test_served_wsdl_is_the_file(gateway):
-    r = requests.get(gateway + "/ping?wsdl", timeout=10)
+    r = requests.get(gateway + "/tc?wsdl", timeout=10)
     assert r.status_code == 200
     assert r.content == PING_WSDL.read_bytes()
-    xsd = requests.get(gateway + "/xsd/ping-1.xsd", timeout=10)
-    assert xsd.content == (ROOT / "xsd" / "ping-1.xsd").read_bytes()
+    for name in ("trafficcenter-1.xsd", "oso-types-1.xsd"):
+        xsd = requests.get(gateway + "/xsd/" + name, timeout=10)
+        assert xsd.content == (ROOT / "xsd" / name).read_bytes()
     assert requests.get(gateway + "/xsd/../setup.cfg", timeout=10).status_code == 404
 
 
@@ -82,7 +87,7 @@ def _post(url, data, soap_action='""'):
 
 def _unsigned_ping() -> bytes:
     return (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-            b'<p:pingRequest xmlns:p="urn:oso-gateway:ping:1"><p:echo>x</p:echo></p:pingRequest>'
+            b'<p:pingRequest xmlns:p="urn:oso-gateway:trafficcenter:1"><p:echo>x</p:echo></p:pingRequest>'
             b"</soapenv:Body></soapenv:Envelope>")
 
 
@@ -106,43 +111,43 @@ def _fault(response, pki):
 
 
 def test_unsigned_request_gets_signed_fault(gateway, pki):
-    code, reason, rule = _fault(_post(gateway + "/ping", _unsigned_ping()), pki)
+    code, reason, rule = _fault(_post(gateway + "/tc", _unsigned_ping()), pki)
     assert code == "wsse:InvalidSecurity" and rule == "WB003"
     assert "WB003" in reason
 
 
 def test_soap_action_mismatch(gateway, pki):
-    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to=gateway + "/ping", action=PING_ACTION)
-    code, reason, rule = _fault(_post(gateway + "/ping", signed, soap_action='"urn:other"'), pki)
+    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to=gateway + "/tc", action=PING_ACTION)
+    code, reason, rule = _fault(_post(gateway + "/tc", signed, soap_action='"urn:other"'), pki)
     assert rule == "WS002" and "0003" in reason
 
 
 def test_wrong_to_refused(gateway, pki):
-    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to="http://elsewhere/ping", action=PING_ACTION)
-    code, _, rule = _fault(_post(gateway + "/ping", signed), pki)
+    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to="http://elsewhere/tc", action=PING_ACTION)
+    code, _, rule = _fault(_post(gateway + "/tc", signed), pki)
     assert (code, rule) == ("wsa:DestinationUnreachable", "WSA-TO")
 
 
 def test_unknown_action_refused(gateway, pki):
-    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to=gateway + "/ping", action="urn:x:other")
-    _, _, rule = _fault(_post(gateway + "/ping", signed), pki)
+    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to=gateway + "/tc", action="urn:x:other")
+    _, _, rule = _fault(_post(gateway + "/tc", signed), pki)
     assert rule == "WSA-ACTION"
 
 
 def test_replay_refused_over_http(gateway, pki):
-    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to=gateway + "/ping", action=PING_ACTION)
-    assert _post(gateway + "/ping", signed).status_code == 200
-    _, _, rule = _fault(_post(gateway + "/ping", signed), pki)
+    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to=gateway + "/tc", action=PING_ACTION)
+    assert _post(gateway + "/tc", signed).status_code == 200
+    _, _, rule = _fault(_post(gateway + "/tc", signed), pki)
     assert rule == "GW-REPLAY"
 
 
 def test_fault_relates_to_refused_request(gateway, pki):
     """A refused but readable request gets a Fault that relates to it and confirms its signature."""
-    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to="http://elsewhere/ping", action=PING_ACTION)
+    signed = sign_request(_unsigned_ping(), pki.credentials("vendor"), to="http://elsewhere/tc", action=PING_ACTION)
     request = etree.fromstring(signed)
     mid = request.findtext(f"{{{ns.SOAP11}}}Header/{{{ns.WSA}}}MessageID")
     sv = "".join(request.findtext(f".//{{{ns.DS}}}SignatureValue").split())
-    r = _post(gateway + "/ping", signed)
+    r = _post(gateway + "/tc", signed)
     vm = verify_response(r.content, request_message_id=mid, request_signature_value=sv, policy=Policy(),
                          trust=pki.trust())
     assert vm.is_fault and vm.relates_to == mid and vm.confirmations == (sv,)
@@ -155,14 +160,14 @@ def test_fault_relates_to_refused_request(gateway, pki):
     b"<soapenv:Envelope xmlns:soapenv='http://schemas.xmlsoap.org/soap/envelope/'><soapenv:Body/></soapenv:Envelope>",
 ])
 def test_garbage_gets_a_fault_not_a_crash(gateway, pki, body):
-    code, reason, rule = _fault(_post(gateway + "/ping", body), pki)
+    code, reason, rule = _fault(_post(gateway + "/tc", body), pki)
     assert rule is not None and rule in reason
     assert "/etc/passwd" not in reason
 
 
 def test_oversize_refused_before_reading(gateway, pki):
     big = b"<x>" + b"a" * (33 * 1024 * 1024) + b"</x>"
-    code, reason, rule = _fault(_post(gateway + "/ping", big), pki)
+    code, reason, rule = _fault(_post(gateway + "/tc", big), pki)
     assert rule == "GW-SIZE"
 
 
@@ -176,7 +181,7 @@ def test_client_refuses_unsigned_or_foreign_answer(pki, gateway):
     from gateway.wsse import TrustStore
 
     plugin = WusSignature(pki.credentials("vendor"), TrustStore.from_files(other / "ca.pem", other / "crl.pem"))
-    _, service = client_for(PING_WSDL, plugin, address=gateway + "/ping")
+    _, service = client_for(PING_WSDL, plugin, address=gateway + "/tc")
     with pytest.raises(SecurityError) as info:
         service.ping(echo="x")
     assert info.value.rule == "PKI002"
@@ -185,7 +190,7 @@ def test_client_refuses_unsigned_or_foreign_answer(pki, gateway):
 def test_signed_fault_reaches_zeep_as_fault(pki, gateway):
     """A refused request: the plug-in verifies the signed Fault and zeep raises it as a Fault."""
     plugin = WusSignature(pki.credentials("expired-vendor", expired=True), pki.trust())
-    _, service = client_for(PING_WSDL, plugin, address=gateway + "/ping")
+    _, service = client_for(PING_WSDL, plugin, address=gateway + "/tc")
     with pytest.raises(zeep.exceptions.Fault) as info:
         service.ping(echo="x")
     assert "PKI002" in info.value.message

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
+
+from lxml import etree
 
 from ..config import Config
 from .security import SecuredEndpoint, SecurityMiddleware
@@ -14,6 +17,11 @@ log = logging.getLogger("oso.gateway")
 ROOT = Path(__file__).resolve().parents[2]
 WSDL_DIR = ROOT / "wsdl"
 XSD_DIR = ROOT / "xsd"
+
+
+def load_schema(name: str) -> etree.XMLSchema:
+    """A contract's XSD from xsd/ (our own files: their imports are resolved from the same folder)."""
+    return etree.XMLSchema(etree.parse(str(XSD_DIR / name)))
 
 
 def _static(start_response, path: Path, content_type: str):
@@ -29,24 +37,35 @@ def _plain(start_response, status: str, text: str, content_type="text/plain; cha
 
 
 class GatewayApp:
-    """Routes by path: ``/<service>`` (POST: SOAP; GET ``?wsdl``: the contract), ``/wsdl/…``, ``/xsd/…``,
-    ``/health``."""
+    """Routes by path: ``/<service>`` (POST: SOAP; GET ``?wsdl``: the contract, the very file in ``wsdl/``),
+    ``/wsdl/…``, ``/xsd/…``, ``/health``."""
 
-    def __init__(self, config: Config):
-        from ..services.ping import ACTION as PING_ACTION, ping_application
+    def __init__(self, config: Config, database=None):
+        from ..services.trafficcenter import ACTIONS, SETTINGS_KEY, TcSettings, trafficcenter_application
+        from ..store import Database
 
         self.config = config
+        self.database = database or Database(config.database_url)
         credentials = config.credentials()
         trust = config.trust()
-        replay = config.replay_store()
+        tls = bool(config.tls_cert)
+        tc_settings = TcSettings(sessie_ttl=timedelta(seconds=config.sessie_ttl_s),
+                                 notificatie_ttl=timedelta(seconds=config.notificatie_ttl_s))
         self.services = {
-            "/ping": (
+            "/tc": (
                 SecurityMiddleware(
-                    ping_application(),
-                    SecuredEndpoint(credentials, trust, config.policy("/ping", own_oin=credentials.oin,
-                                                                       actions=frozenset({PING_ACTION})), replay),
+                    trafficcenter_application(),
+                    SecuredEndpoint(
+                        credentials, trust,
+                        config.policy("/tc", own_oin=credentials.oin, actions=ACTIONS),
+                        replay=None,
+                        schema=load_schema("trafficcenter-1.xsd"),
+                        unit_of_work=self.database.unit_of_work,
+                        environ={SETTINGS_KEY: tc_settings},
+                        require_tls_client=tls,
+                    ),
                 ),
-                "ping-1.wsdl",
+                "trafficcenter-1.wsdl",
             ),
         }
 
@@ -69,6 +88,16 @@ class GatewayApp:
                     if "/" not in name and name.endswith(suffix) and target.is_file():
                         return _static(start_response, target, "text/xml; charset=utf-8")
             if path == "/health":
-                body = json.dumps({"status": "ok", "services": sorted(self.services)})
-                return _plain(start_response, "200 OK", body + "\n", "application/json")
+                return self._health(start_response)
         return _plain(start_response, "404 Not Found", "not found\n")
+
+    def _health(self, start_response):
+        try:
+            db_ok = self.database.health()
+        except Exception:  # the health answer must not fail
+            log.exception("health check of the database failed")
+            db_ok = False
+        body = json.dumps({"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "unreachable",
+                           "services": sorted(self.services)})
+        return _plain(start_response, "200 OK" if db_ok else "503 Service Unavailable", body + "\n",
+                      "application/json")

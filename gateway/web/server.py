@@ -68,7 +68,18 @@ def serve(config: Config, *, dev: bool = False) -> int:
         print("serve: plain HTTP is only for loopback; configure tls_cert (two-way TLS) to listen on "
               f"{config.host}", file=sys.stderr)
         return 2
-    print(f"OSO gateway on {config.base_url} ({config.workers} workers): ping at {config.base_url}/ping, "
-          f"contract at {config.base_url}/ping?wsdl, health at {config.base_url}/health", file=sys.stderr)
+    from ..store import Database
+    from ..store.testschool import register_test_school
+
+    database = Database(config.database_url)
+    database.migrate()
+    if dev:
+        with database.unit_of_work() as repo:
+            register_test_school(repo, gateway_base_url=config.base_url)
+    database.dispose()  # each worker opens its own connections after the fork
+
+    print(f"OSO gateway on {config.base_url} ({config.workers} workers, database {database.backend}):\n"
+          f"  Traffic Center  {config.base_url}/tc   (contract: {config.base_url}/tc?wsdl)\n"
+          f"  health          {config.base_url}/health", file=sys.stderr)
     Server().run()
     return 0
