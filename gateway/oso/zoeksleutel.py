@@ -1,0 +1,119 @@
+"""The zoeksleutel: how a pupil is named in the chain without the PGN ever travelling in clear.
+
+**Project choice** (the public algorithm was not found; docs/zoeksleutel.md explains the reasoning):
+
+    zoeksleutel = "v1." + kid + "." + base64url( HMAC-SHA256( K, "oso-zoeksleutel/v1" 0x00 bron_brin 0x00
+                                                                 doel_brin 0x00 pgn ) )   (no padding)
+    pgnfrag     = "BSN" or "ONR": which kind of PGN the key was made from, so a source matches against one column.
+
+``K`` is a chain key (32 random bytes) that the qualified vendors hold and that never travels in a message; ``kid``
+names it, so keys can be rotated (a source keeps the previous key during a changeover). Without ``K``, a captured
+request tells nothing about the PGN: the 10^9 candidate BSNs cannot be tried. The BRINs of both schools are in the
+MAC, so the same pupil has unrelated zoeksleutels in different transfers between different schools.
+
+A source matches a zoeksleutel by computing it for each of its pupils of that PGN kind (one HMAC per pupil: ~1 µs)
+and comparing in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, TypeVar
+
+from . import identifiers as ids
+
+VERSION = "v1"
+_LABEL = b"oso-zoeksleutel/v1"
+_KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+PGN_KINDS = ("BSN", "ONR")
+
+T = TypeVar("T")
+
+
+class ZoeksleutelError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    kid: str
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self):
+        if not _KID.fullmatch(self.kid):
+            raise ZoeksleutelError("a key id is 1-32 letters, digits, '-' or '_'")
+        if len(self.secret) < 32:
+            raise ZoeksleutelError("a chain key is at least 32 bytes")
+
+    @classmethod
+    def generate(cls, kid: str) -> "ChainKey":
+        return cls(kid, secrets.token_bytes(32))
+
+    def to_text(self) -> str:
+        """One line, ``kid:base64``, as kept in a key file (mode 0600)."""
+        return f"{self.kid}:{base64.b64encode(self.secret).decode()}\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> "ChainKey":
+        try:
+            kid, b64 = text.strip().split(":", 1)
+            return cls(kid, base64.b64decode(b64, validate=True))
+        except (ValueError, TypeError) as exc:
+            raise ZoeksleutelError(f"not a chain key (kid:base64): {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "ChainKey":
+        return cls.from_text(Path(path).read_text(encoding="ascii"))
+
+
+def pgn_kind(pgn: str) -> str:
+    """BSN when it passes the elfproef, else ONR when it passes the onderwijsnummer check (test numbers that pass
+    neither are taken as BSN)."""
+    if ids.bsn_elfproef(pgn):
+        return "BSN"
+    if ids.onderwijsnummer_check(pgn):
+        return "ONR"
+    if len(pgn) == 9 and pgn.isdigit():
+        return "BSN"
+    raise ZoeksleutelError("a PGN is nine digits")
+
+
+def _mac(key: ChainKey, bron_brin: str, doel_brin: str, pgn: str) -> str:
+    msg = b"\x00".join((_LABEL, bron_brin.encode(), doel_brin.encode(), pgn.encode()))
+    return base64.urlsafe_b64encode(hmac.new(key.secret, msg, hashlib.sha256).digest()).rstrip(b"=").decode()
+
+
+def maak(key: ChainKey, *, pgn: str, bron_brin: str, doel_brin: str) -> tuple[str, str]:
+    """The (zoeksleutel, pgnfrag) a target sends for a pupil it asks ``bron_brin`` for."""
+    if not (len(pgn) == 9 and pgn.isdigit()):
+        raise ZoeksleutelError("a PGN is nine digits")
+    return f"{VERSION}.{key.kid}.{_mac(key, bron_brin, doel_brin, pgn)}", pgn_kind(pgn)
+
+
+def zoek(keys: Iterable[ChainKey], zoeksleutel: str, pgnfrag: str, *, bron_brin: str, doel_brin: str,
+         pupils: Iterable[tuple[str, T]]) -> T | None:
+    """The pupil (the ``T`` paired with its PGN) that ``zoeksleutel`` names, or None.
+
+    ``pupils`` are (pgn, pupil) pairs of the source; ``keys`` the chain keys the source holds (current and previous).
+    """
+    parts = zoeksleutel.split(".")
+    if len(parts) != 3 or parts[0] != VERSION or pgnfrag not in PGN_KINDS:
+        return None
+    key = next((k for k in keys if k.kid == parts[1]), None)
+    if key is None:
+        return None
+    found = None
+    for pgn, pupil in pupils:
+        try:
+            kind = pgn_kind(pgn)
+        except ZoeksleutelError:
+            continue
+        if kind == pgnfrag and hmac.compare_digest(_mac(key, bron_brin, doel_brin, pgn), parts[2]):
+            found = pupil  # no early exit: the time taken does not tell where the pupil stands
+    return found
