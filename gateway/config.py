@@ -36,6 +36,10 @@ class Config:
     tls_client_ca: str = ""  # default: the trust anchors (ca)
     # SQLite (WAL) is the embedded default; PostgreSQL (postgresql+psycopg://…) for several gateway processes.
     database_url: str = "sqlite:///var/gateway.db"
+    # The reference school (source aanleverpunt and target) that serve runs beside the TC:
+    zoeksleutel_key: str = "var/zoeksleutel.key"  # the chain key (kid:base64), see docs/zoeksleutel.md
+    tc_url: str = ""  # the Traffic Center the reference school talks to; default: this gateway's /tc
+    bundles_dir: str = ""  # dossier validation bundles (one folder per standaardversie); empty: own checks only
     sessie_ttl_s: int = 3600  # an open transfer session expires after this
     notificatie_ttl_s: int = 14 * 24 * 3600  # a koppelsleutel is valid this long
 
@@ -43,6 +47,10 @@ class Config:
     def base_url(self) -> str:
         scheme = "https" if self.tls_cert else "http"
         return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def traffic_center_url(self) -> str:
+        return (self.tc_url or self.base_url + "/tc").rstrip("/")
 
     def policy(self, path: str, *, own_oin: str | None = None, actions=None) -> Policy:
         return Policy(

@@ -68,6 +68,7 @@ class GatewayApp:
                 "trafficcenter-1.wsdl",
             ),
         }
+        # --- the reference school's services (each module adds its own entry below) ---
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
