@@ -63,6 +63,7 @@ class GatewayApp:
                         unit_of_work=self.database.unit_of_work,
                         environ={SETTINGS_KEY: tc_settings},
                         require_tls_client=tls,
+                        name="trafficcenter",
                     ),
                 ),
                 "trafficcenter-1.wsdl",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
+from datetime import datetime, timezone
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -48,6 +50,33 @@ class SecuredEndpoint:
     unit_of_work: Callable[[], AbstractContextManager] | None = None
     environ: dict = field(default_factory=dict)  # extra WSGI environ entries for the service (its settings)
     require_tls_client: bool = False  # set when serving two-way TLS
+    # Who is told of every exchange (the journal, metrics): ``observer(exchange, repo)``. For an answered message
+    # it runs inside the message's transaction (repo given) before the commit, so an acknowledged message is
+    # journalled; for a refusal it runs after the rollback with repo None.
+    observers: tuple[Callable[["Exchange", object | None], None], ...] = ()
+    name: str = ""  # the service's name in journals and metrics, e.g. "trafficcenter"
+
+
+@dataclass
+class Exchange:
+    """What the middleware saw of one request and its answer."""
+
+    service: str
+    received_at: datetime
+    request: bytes
+    peer: str | None = None
+    soap_action: str | None = None
+    verified: VerifiedMessage | None = None
+    answer: etree._Element | None = None  # the service's answer (the unsigned envelope), when it answered
+    error: SecurityError | None = None
+    status: str = ""
+    response: bytes = b""
+    started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None
+
+    @property
+    def latency_s(self) -> float:
+        return (self.finished or time.perf_counter()) - self.started
 
 
 class _Rollback(Exception):
@@ -119,47 +148,57 @@ class SecurityMiddleware:
         ep = self.endpoint
         if environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
+        ex = Exchange(ep.name or environ.get("PATH_INFO", ""), datetime.now(timezone.utc), b"",
+                      peer=environ.get("REMOTE_ADDR"), soap_action=environ.get("HTTP_SOAPACTION"))
         try:
-            data = _read_body(environ, ep.policy.max_bytes)
+            ex.request = _read_body(environ, ep.policy.max_bytes)
         except SecurityError as err:
-            return self._refuse(err, b"", start_response)
-        soap_action = environ.get("HTTP_SOAPACTION")
+            return self._refuse(err, ex, start_response)
         try:
             if ep.unit_of_work is None:
-                status, body = self._handle(environ, data, soap_action, ep.replay)
+                self._handle(environ, ex, ep.replay)
+                self._observe(ex, None)
             else:
                 try:
                     with ep.unit_of_work() as repo:
                         environ[REPO_KEY] = repo
-                        status, body = self._handle(environ, data, soap_action, repo)
-                        if not status.startswith("200"):
-                            raise _Rollback((status, body))
-                except _Rollback as rollback:  # a Fault keeps nothing: not even the replay id
-                    status, body = rollback.answer
+                        self._handle(environ, ex, repo)
+                        if not ex.status.startswith("200"):
+                            raise _Rollback((ex.status, ex.response))
+                        self._observe(ex, repo)  # in the message's transaction: acknowledged means journalled
+                except _Rollback:  # a Fault keeps nothing: not even the replay id
+                    self._observe(ex, None)
         except SecurityError as err:
-            return self._refuse(err, data, start_response)
+            return self._refuse(err, ex, start_response)
         except Exception:  # a bug or a store failure must still give a signed Fault, never a traceback
             log.exception("handling a message failed")
             return self._refuse(ServerSecurityError("GW-INTERNAL", "the message could not be processed; "
                                                     "nothing of it was kept: send it again later"),
-                                data, start_response)
-        start_response(status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
-        return [body]
+                                ex, start_response)
+        start_response(ex.status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(ex.response)))])
+        return [ex.response]
 
-    def _handle(self, environ, data: bytes, soap_action, replay) -> tuple[str, bytes]:
+    def _observe(self, ex: Exchange, repo) -> None:
+        ex.finished = time.perf_counter()
+        for observer in self.endpoint.observers:
+            observer(ex, repo)
+
+    def _handle(self, environ, ex: Exchange, replay) -> None:
         """Verify, validate, call the service, sign its answer. Raises SecurityError for a refused request."""
         ep = self.endpoint
-        vm = verify(data, policy=ep.policy, trust=ep.trust, replay=replay, soap_action=soap_action)
+        vm = verify(ex.request, policy=ep.policy, trust=ep.trust, replay=replay, soap_action=ex.soap_action)
+        ex.verified = vm
         _check_tls_binding(environ, vm, ep.require_tls_client)
         if ep.schema is not None and not ep.schema.validate(vm.body):
             raise _schema_error(ep.schema)
         environ.update(ep.environ)
         environ[ENVIRON_KEY] = vm
-        environ["wsgi.input"] = io.BytesIO(data)
-        environ["CONTENT_LENGTH"] = str(len(data))
-        return self._answer(environ, vm)
+        environ["wsgi.input"] = io.BytesIO(ex.request)
+        environ["CONTENT_LENGTH"] = str(len(ex.request))
+        self._answer(environ, ex)
 
-    def _answer(self, environ, vm: VerifiedMessage) -> tuple[str, bytes]:
+    def _answer(self, environ, ex: Exchange) -> None:
+        vm = ex.verified
         captured: dict = {}
 
         def capture(status, headers, exc_info=None):
@@ -178,25 +217,32 @@ class SecurityMiddleware:
         if fault is not None:
             # spyne's own Fault (a bug of ours or a message it could not read): log it, never pass on detail
             log.error("service fault on %s: %s", vm.message_id, fault.findtext("faultstring"))
-            err = ServerSecurityError("GW-INTERNAL", "the service could not process the message; nothing of it "
-                                      "was kept")
-            return "500 Internal Server Error", self._signed_fault(err, vm.message_id, vm.signature_value)
+            ex.error = ServerSecurityError("GW-INTERNAL", "the service could not process the message; nothing "
+                                           "of it was kept")
+            ex.status = "500 Internal Server Error"
+            ex.response = self._signed_fault(ex.error, vm.message_id, vm.signature_value)
+            return
+        ex.answer = root
         action = self.endpoint.response_action(vm.action)
-        signed = sign_response(root, self.endpoint.credentials, relates_to=vm.message_id,
-                               confirmation=vm.signature_value, action=action)
-        return captured.get("status", "200 OK"), signed
+        ex.response = sign_response(root, self.endpoint.credentials, relates_to=vm.message_id,
+                                    confirmation=vm.signature_value, action=action)
+        ex.status = captured.get("status", "200 OK")
 
     def _signed_fault(self, err: SecurityError, relates_to: str | None, confirmation: str | None) -> bytes:
         return sign_response(fault_envelope(err), self.endpoint.credentials, relates_to=relates_to,
                              confirmation=confirmation, action=FAULT_ACTION)
 
-    def _refuse(self, err: SecurityError, data: bytes, start_response) -> list[bytes]:
+    def _refuse(self, err: SecurityError, ex: Exchange, start_response) -> list[bytes]:
         log.info("refused: %s", err.faultstring)
-        relates_to, confirmation = _request_refs(data, err, self.endpoint.policy)
-        body = self._signed_fault(err, relates_to, confirmation)
-        start_response("500 Internal Server Error",
-                       [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
-        return [body]
+        relates_to, confirmation = _request_refs(ex.request, err, self.endpoint.policy)
+        ex.error, ex.status = err, "500 Internal Server Error"
+        ex.response = self._signed_fault(err, relates_to, confirmation)
+        try:
+            self._observe(ex, None)
+        except Exception:  # the refusal is answered even when an observer fails; the failure is logged
+            log.exception("an observer failed on a refused message")
+        start_response(ex.status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(ex.response)))])
+        return [ex.response]
 
 
 def _read_body(environ, max_bytes: int) -> bytes:
