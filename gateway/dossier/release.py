@@ -28,9 +28,11 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "cat_vve": (_L + "vanpeuterspeelzaal", _L + "naampeuterspeelzaal", _L + "voorschools", _L + "vroegschools"),
     "cat_schoolloopbaan": (_L + "schoolloopbaanlijst",),
     "cat_overstapadvies": (_L + "overstapadvies",),
+    # "toelichting_onderwijsbehoefte" is how the business rule OS.cat09 spells it; the XSD's element is
+    # "toelichting_onderwijsbehoeften": both are listed, so the element is found whichever name a dossier uses.
     "cat_onderwijsondersteuning": tuple(_OO + n for n in (
-        "toelichting_onderwijsbehoefte", "diagnose", "medicijngebruik", "opp", "tlv", "arrangement_cluster12",
-        "arrangement_pao", "lwoo", "rvc")),
+        "toelichting_onderwijsbehoefte", "toelichting_onderwijsbehoeften", "diagnose", "medicijngebruik", "opp",
+        "tlv", "arrangement_cluster12", "arrangement_pao", "lwoo", "rvc")),
     "cat_verzuim": (_L + "verzuim",),
     "cat_eindtoetsbo": (_L + "eindtoets_basisonderwijs",),
     "cat_toetsresultaten": (_L + "toetslijst",),
