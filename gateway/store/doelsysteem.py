@@ -1,0 +1,104 @@
+"""The reference target's tables (migration 0003): notifications (koppelsleutels) and feedback it received.
+
+``DoelsysteemStore(repo)`` reads and writes them inside the repository's transaction, so a notification, the
+message's replay id and the answer commit together, like everything else in the store. It hands out the frozen
+values of ``gateway.oso.doelsysteem``, never rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..oso.doelsysteem import OntvangenNotificatie, OntvangenTerugkoppeling
+from .models import Base
+from .types import UtcDateTime
+
+
+class DoelNotificatieRow(Base):
+    __tablename__ = "doel_notificatie"
+    __table_args__ = (Index("ix_doel_notificatie_ontvangen", "ontvangen"),)
+
+    koppelsleutel: Mapped[str] = mapped_column(String(36), primary_key=True)
+    afzender_oin: Mapped[str] = mapped_column(String(20))
+    bron_brin: Mapped[str] = mapped_column(String(4))
+    bron_routeringskenmerk: Mapped[str] = mapped_column(String(20))
+    doel_brin: Mapped[str] = mapped_column(String(4))
+    doel_routeringskenmerk: Mapped[str] = mapped_column(String(20))
+    overdrachtsoort: Mapped[str] = mapped_column(String)
+    ontvangen: Mapped[datetime] = mapped_column(UtcDateTime)
+    opgehaald: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sessie_id: Mapped[str | None] = mapped_column(String(36))
+    resultaat: Mapped[str | None] = mapped_column(String)
+
+
+class DoelTerugkoppelingRow(Base):
+    __tablename__ = "doel_terugkoppeling"
+    __table_args__ = (
+        Index("ix_doel_terugkoppeling_sessie_id", "sessie_id"),
+        Index("ix_doel_terugkoppeling_koppelsleutel", "koppelsleutel"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    afzender_oin: Mapped[str] = mapped_column(String(20))
+    bron_brin: Mapped[str] = mapped_column(String(4))
+    bron_routeringskenmerk: Mapped[str] = mapped_column(String(20))
+    sessie_id: Mapped[str | None] = mapped_column(String(36))
+    koppelsleutel: Mapped[str | None] = mapped_column(String(36))
+    tekst: Mapped[str] = mapped_column(Text)
+    ontvangen: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+_N_FIELDS = tuple(c.key for c in DoelNotificatieRow.__table__.columns)
+_T_FIELDS = tuple(c.key for c in DoelTerugkoppelingRow.__table__.columns if c.key != "id")
+
+
+def _notificatie(row: DoelNotificatieRow | None) -> OntvangenNotificatie | None:
+    return None if row is None else OntvangenNotificatie(**{k: getattr(row, k) for k in _N_FIELDS})
+
+
+class DoelsysteemStore:
+    """The target's records, in the transaction of a ``Repository`` (``Database.unit_of_work``)."""
+
+    def __init__(self, repo):
+        self.session = repo.session
+
+    def notificatie(self, koppelsleutel: str) -> OntvangenNotificatie | None:
+        return _notificatie(self.session.get(DoelNotificatieRow, koppelsleutel))
+
+    def notificaties(self, *, open_only: bool = False) -> list[OntvangenNotificatie]:
+        stmt = select(DoelNotificatieRow).order_by(DoelNotificatieRow.ontvangen, DoelNotificatieRow.koppelsleutel)
+        if open_only:
+            stmt = stmt.where(DoelNotificatieRow.opgehaald.is_(None))
+        return [_notificatie(r) for r in self.session.scalars(stmt)]
+
+    def add_notificatie(self, n: OntvangenNotificatie) -> None:
+        self.session.add(DoelNotificatieRow(**{k: getattr(n, k) for k in _N_FIELDS}))
+        self.session.flush()
+
+    def mark_opgehaald(self, koppelsleutel: str, *, when: datetime, sessie_id: str | None,
+                       resultaat: str | None) -> bool:
+        """Record that a transfer used the koppelsleutel (the latest attempt wins); False when it is unknown."""
+        row = self.session.get(DoelNotificatieRow, koppelsleutel)
+        if row is None:
+            return False
+        row.opgehaald, row.sessie_id, row.resultaat = when, sessie_id, resultaat
+        self.session.flush()
+        return True
+
+    def add_terugkoppeling(self, t: OntvangenTerugkoppeling) -> int:
+        row = DoelTerugkoppelingRow(**{k: getattr(t, k) for k in _T_FIELDS})
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def terugkoppelingen(self, *, sessie_id: str | None = None,
+                         koppelsleutel: str | None = None) -> list[OntvangenTerugkoppeling]:
+        stmt = select(DoelTerugkoppelingRow).order_by(DoelTerugkoppelingRow.id)
+        if sessie_id is not None:
+            stmt = stmt.where(DoelTerugkoppelingRow.sessie_id == sessie_id)
+        if koppelsleutel is not None:
+            stmt = stmt.where(DoelTerugkoppelingRow.koppelsleutel == koppelsleutel)
+        return [OntvangenTerugkoppeling(**{k: getattr(r, k) for k in _T_FIELDS}) for r in self.session.scalars(stmt)]

@@ -1,0 +1,243 @@
+"""The reference target without a gateway: the sans-IO flow (calls out, replies in), the account, the dossier taken
+from a verified Body, and the retry rules of ``Doelsysteem`` against sockets that misbehave."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from datetime import date
+
+import pytest
+from lxml import etree
+
+from gateway.client.overdracht import (FAULT, TRANSPORT, UNVERIFIED, Call, Failure, Reply, Step, TransferAccount,
+                                      TransferError, TransferRequest, flow, leerling_fields, result_for_failure)
+from gateway.client.target import Doelsysteem, dossier_of
+from gateway.oso.zoeksleutel import ChainKey
+
+from .conftest import POVO_FULL
+
+PGN = "127095823"
+KEY = ChainKey("test", b"k" * 32)
+RK1, RK2 = "0000000700000YY00931", "0000000700000YY00932"
+DOEL_RK = "0000000700000ZZ00000"
+SID = "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+def request(**kw) -> TransferRequest:
+    args = dict(bron_brin="00YY", doel_brin="00ZZ", doel_routeringskenmerk=DOEL_RK, pgn=PGN)
+    args.update(kw)
+    return TransferRequest(**args)
+
+
+def drive(req: TransferRequest, replies: dict) -> tuple[list[Call], object]:
+    """Run the flow, answering each Call from ``replies`` (operation or (operation, rk) → Reply)."""
+    calls = []
+    gen = flow(req, leerling_fields(req, KEY))
+    call = next(gen)
+    try:
+        while True:
+            calls.append(call)
+            reply = replies.get((call.operation, call.routeringskenmerk)) or replies[call.operation]
+            call = gen.send(reply)
+    except StopIteration as stop:
+        return calls, stop.value
+
+
+OPENED = Reply("Geslaagd", {"sessieId": SID, "aanleverpunten": ((RK1, "http://bron/ap1"), (RK2, "http://bron/ap2"))})
+
+
+def test_a_refusal_at_the_tc_ends_the_flow_without_a_session():
+    calls, result = drive(request(), {"overdracht": Reply("AfnemerNietBekend")})
+    assert [c.operation for c in calls] == ["overdracht"]
+    assert (result.sessie_id, result.resultaat, result.failed_at) == (None, "AfnemerNietBekend", None)
+
+
+def test_each_aanleverpunt_is_asked_in_order_and_afmelding_lists_them_in_that_order():
+    replies = {"overdracht": OPENED,
+               ("document", RK1): Reply("OverdrachtGeslaagd", {"dossier": b"<d1/>"}),
+               ("document", RK2): Reply("LeveringGeweigerd"),
+               "afmelding": Reply("Geslaagd", {"sessieResultaat": "OverdrachtGeslaagd"})}
+    calls, result = drive(request(dossier_verzameldatum=date(2024, 1, 1)), replies)
+    assert [(c.operation, c.endpoint) for c in calls] == [
+        ("overdracht", None), ("document", "http://bron/ap1"), ("document", "http://bron/ap2"), ("afmelding", None)]
+    assert calls[1].args["dossierVerzameldatum"] == date(2024, 1, 1)
+    assert calls[1].args["bronRouteringskenmerk"] == RK1 and calls[1].args["sessieId"] == SID
+    assert calls[3].args == {"sessieId": SID, "aanleverpuntResultaat": [
+        {"routeringskenmerk": RK1, "resultaat": "OverdrachtGeslaagd"},
+        {"routeringskenmerk": RK2, "resultaat": "LeveringGeweigerd"}]}
+    assert result.resultaat == "OverdrachtGeslaagd" and result.confirmed
+    assert [a.dossier for a in result.asked] == [b"<d1/>", None]
+
+
+def test_a_source_that_fails_is_closed_with_the_documented_code_and_the_local_best_stands_in():
+    replies = {"overdracht": OPENED,
+               ("document", RK1): Reply(failure=Failure(TRANSPORT, "unreachable")),
+               ("document", RK2): Reply(failure=Failure(FAULT, "signed Fault soapenv:Client", server_side=False)),
+               "afmelding": Reply(failure=Failure(TRANSPORT, "unreachable"))}
+    calls, result = drive(request(), replies)
+    assert [a["resultaat"] for a in calls[3].args["aanleverpuntResultaat"]] == ["Timeout", "OngeldigVerzoek"]
+    assert result.resultaat == "OngeldigVerzoek" and not result.confirmed  # best of the two, computed here
+    assert result.failed_at == "document"
+
+
+def test_the_failure_codes():
+    assert result_for_failure(Failure(TRANSPORT, "x")) == "Timeout"
+    assert result_for_failure(Failure(FAULT, "x", server_side=True)) == "Timeout"
+    assert result_for_failure(Failure(FAULT, "x", server_side=False)) == "OngeldigVerzoek"
+    assert result_for_failure(Failure(UNVERIFIED, "x")) == "OngeldigVerzoek"
+
+
+def test_the_pgn_never_reaches_a_call():
+    replies = {"overdracht": OPENED, "document": Reply("LeveringGeweigerd"),
+               "afmelding": Reply("Geslaagd", {"sessieResultaat": "LeveringGeweigerd"})}
+    calls, _ = drive(request(), replies)
+    for call in calls:
+        assert PGN not in repr(call.args)
+    assert calls[0].args["pgnfrag"] == "BSN" and calls[0].args["zoeksleutel"].startswith("v1.test.")
+    assert calls[1].args["zoeksleutel"] == calls[0].args["zoeksleutel"]
+    assert PGN not in repr(request())
+
+
+def test_a_koppelsleutel_names_the_pupil_and_makes_it_an_swv_transfer():
+    req = request(pgn=None, koppelsleutel=SID)
+    assert leerling_fields(req, None) == {"koppelsleutel": SID}
+    assert req.soort == "swv-dossier"
+    assert request(doel_brin="00YY").soort == "overdrachtbinnenbrin"
+    assert request().soort == "overstapdossier"
+
+
+@pytest.mark.parametrize("kw", [dict(koppelsleutel=SID), dict(pgn=None), dict(pgn="12345"),
+                                dict(overdrachtsoort="verhuizing")])
+def test_requests_that_cannot_be_made(kw):
+    with pytest.raises(TransferError):
+        request(**kw)
+
+
+def test_no_chain_key_no_zoeksleutel():
+    with pytest.raises(TransferError):
+        leerling_fields(request(), None)
+
+
+def test_the_dossier_is_taken_out_of_the_envelope_unchanged_in_content():
+    original = POVO_FULL.read_bytes()
+    dossier = etree.fromstring(original)
+    envelope = etree.fromstring(
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsu="urn:wsu"><s:Body>'
+        b'<ap:documentResponse xmlns:ap="urn:oso-gateway:aanleverpunt:1"><ap:resultaat>OverdrachtGeslaagd'
+        b'</ap:resultaat><ap:dossier/></ap:documentResponse></s:Body></s:Envelope>')
+    body = envelope[0][0]
+    body.find("{urn:oso-gateway:aanleverpunt:1}dossier").append(dossier)
+    out = dossier_of(body)
+    assert out.startswith(b"<?xml") and b"soap/envelope" not in out and b"urn:wsu" not in out
+    c14n = lambda data: etree.tostring(etree.fromstring(data), method="c14n")  # noqa: E731
+    assert c14n(out) == c14n(original)
+    assert dossier_of(etree.Element("{urn:oso-gateway:aanleverpunt:1}documentResponse")) is None
+    # a declaration of the dossier's own stays, even unused; one of the envelope's goes
+    own = etree.fromstring(b'<d:dossier xmlns:d="urn:d" xmlns:x="urn:unused"><d:a/></d:dossier>')
+    del body.find("{urn:oso-gateway:aanleverpunt:1}dossier")[0]
+    body.find("{urn:oso-gateway:aanleverpunt:1}dossier").append(own)
+    assert c14n(dossier_of(body)) == b'<d:dossier xmlns:d="urn:d" xmlns:x="urn:unused"><d:a></d:a></d:dossier>'
+
+
+def test_the_account_tells_a_script_and_a_person_what_happened():
+    acc = TransferAccount(request(), leerling="zoeksleutel v1.test.x… (BSN)", sessie_id=SID,
+                          steps=[Step("overdracht", "http://tc", "Geslaagd", 3.0),
+                                 Step("document", "http://ap", None, 5.0, RK1, 1, Failure(TRANSPORT, "timed out"),
+                                      "retrying once with a new message"),
+                                 Step("document", "http://ap", "LeveringGeweigerd", 5.0, RK1, 2)],
+                          resultaat="LeveringGeweigerd", confirmed=True)
+    assert acc.exit_code == 1
+    text = acc.render()
+    assert "LeveringGeweigerd" in text and "attempt 2" in text and "timed out" in text
+    assert "the new school contacts the old school" in text and PGN not in text
+    acc.failed_at = "document"
+    assert acc.exit_code == 3
+    acc.dossier = b"<dossier/>"
+    assert acc.exit_code == 0
+
+
+# ---- the retry rules, against sockets that misbehave -------------------------------------------------------------
+
+class Listener:
+    """A TCP listener on loopback that counts connections and answers each one with ``reply`` (or closes it)."""
+
+    def __init__(self, reply: bytes | None):
+        self.reply = reply
+        self.count = 0
+        self.requests: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(65536)
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *([0-9]+)", head).group(1))
+                    while len(body) < length:
+                        body += conn.recv(65536)
+                    self.requests.append(body)
+                except (OSError, AttributeError):
+                    continue
+                if self.reply is not None:
+                    conn.sendall(self.reply)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def target(pki):
+    return Doelsysteem(pki.credentials("doel-las", "00000001000000000011"), pki.trust(), tc_url="http://x/tc",
+                       chain_key=KEY, timeout=3)
+
+
+def test_a_transport_error_is_retried_once_with_a_new_message(target):
+    listener = Listener(None)  # accepts, reads, hangs up: no answer
+    try:
+        target.tc = target._tc_client.create_service(
+            next(iter(next(iter(target._tc_client.wsdl.services.values())).ports.values())).binding.name,
+            listener.url + "/tc")
+        target.tc_url = listener.url + "/tc"
+        account = target.transfer(pgn=PGN, bron_brin="00YY", doel_brin="00ZZ", doel_routeringskenmerk=DOEL_RK)
+    finally:
+        listener.close()
+    assert listener.count == 2
+    ids = [etree.fromstring(r).findtext(".//{http://www.w3.org/2005/08/addressing}MessageID")
+           for r in listener.requests]
+    assert len(ids) == 2 and ids[0] != ids[1]  # a new message, not the same one sent again
+    assert [(s.operation, s.attempt, s.failure.kind) for s in account.steps] == [
+        ("overdracht", 1, "transport"), ("overdracht", 2, "transport")]
+    assert account.resultaat == "TrafficCenterNietBeschikbaar" and account.exit_code == 3
+
+
+def test_an_answer_that_does_not_verify_is_not_retried(target):
+    body = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+            b'<faultcode>s:Server</faultcode><faultstring>unsigned</faultstring></s:Fault></s:Body></s:Envelope>')
+    listener = Listener(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    try:
+        service = target.aanleverpunt_service(listener.url + "/ap")
+        assert target.aanleverpunt_service(listener.url + "/ap") is service  # one proxy per address
+        reply, steps = target.invoke(Call("document", {
+            "sessieId": SID, "bronRouteringskenmerk": RK1, "bronBrin": "00YY", "doelBrin": "00ZZ",
+            "overdrachtsoort": "overstapdossier", "zoeksleutel": "v1.test.aaaaaaaaaaaaaaaaaaaa", "pgnfrag": "BSN"},
+            endpoint=listener.url + "/ap", routeringskenmerk=RK1))
+    finally:
+        listener.close()
+    assert listener.count == 1
+    assert reply.failure.kind == UNVERIFIED and len(steps) == 1
