@@ -1,0 +1,241 @@
+"""`oso-gateway serve` with two-way TLS (WT001): a real gunicorn (2 workers) with the test PKI's gateway certificate,
+client certificates required from the test CA, TLS 1.2 at least. The TLS client certificate must belong to the OIN
+that signed the message; without one (or with one we do not trust, or on TLS 1.1) there is no connection at all."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import tomllib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import free_port
+from .tc_harness import DOEL_OIN, STRANGER_OIN, TC_WSDL
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 10  # s, for one call
+
+
+@dataclass
+class TlsServe:
+    url: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+
+def _clean_env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("OSO_GATEWAY_")}
+
+
+def _start(folder: Path, config_text: str) -> tuple[subprocess.Popen, Path]:
+    config = folder / "gateway.toml"
+    config.write_text(config_text, encoding="utf-8")
+    log = folder / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
+                                cwd=folder, env=_clean_env(), stdout=out, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, session: requests.Session,
+                  timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if session.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"serve did not become healthy:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _https(pki, party) -> requests.Session:
+    """A requests session that presents ``party``'s certificate and trusts only the test CA."""
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment overrides session.verify (requests#3829)
+    session.cert = (str(party.cert_path), str(party.key_path))
+    session.verify = str(pki.ca)
+    return session
+
+
+@pytest.fixture(scope="module")
+def tls_server(pki, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    gw, port = pki.gateway, free_port()
+    proc, log = _start(folder, (
+        "[gateway]\n"
+        f'host = "127.0.0.1"\nport = {port}\nworkers = 2\nlog_level = "warning"\n'
+        f'cert = "{gw.cert_path}"\nkey = "{gw.key_path}"\nca = "{pki.ca}"\ncrl = "{pki.crl}"\n'
+        f'tls_cert = "{gw.cert_path}"\ntls_key = "{gw.key_path}"\ntls_client_ca = "{pki.ca}"\n'
+        f'database_url = "sqlite:///{folder / "gateway.db"}"\n'))
+    url = f"https://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log, _https(pki, pki.party("doel-las", DOEL_OIN)))
+        yield TlsServe(url, port, proc, log)
+    finally:
+        _stop(proc)
+
+
+def _tc(pki, server: TlsServe, signer: tuple[str, str], tls_party):
+    """A zeep TC client signing as ``signer`` (name, OIN) over HTTPS with ``tls_party``'s client certificate."""
+    from zeep.transports import Transport
+
+    from gateway.client import WusSignature, client_for
+
+    plugin = WusSignature(pki.credentials(*signer), pki.trust())
+    transport = Transport(session=_https(pki, tls_party), timeout=TIMEOUT, operation_timeout=TIMEOUT)
+    _, service = client_for(TC_WSDL, plugin, address=server.url + "/tc", transport=transport)
+    return service, plugin
+
+
+def _client_context(pki, party=None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    if party is not None:
+        context.load_cert_chain(str(party.cert_path), str(party.key_path))
+    return context
+
+
+def _exchange(context: ssl.SSLContext, port: int) -> tuple[str | None, bytes]:
+    """Handshake, send GET /health, read the answer: (TLS version, first bytes of the answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            return tls.version(), tls.recv(64)
+
+
+def test_ping_over_two_way_tls_with_the_signers_certificate(pki, tls_server):
+    doel = pki.party("doel-las", DOEL_OIN)
+    service, plugin = _tc(pki, tls_server, ("doel-las", DOEL_OIN), doel)
+    for _ in range(4):  # both workers
+        answer = service.ping(echo="tls")
+        assert (answer.afzenderOin, answer.echo) == (DOEL_OIN, "tls")
+        assert plugin.last_response.oin == pki.gateway.oin  # the answer is signed by the gateway
+    version, head = _exchange(_client_context(pki, doel), tls_server.port)
+    assert version == "TLSv1.3" and head.startswith(b"HTTP/1.1 200")  # 1.3 preferred
+    # the binding is by OIN: another certificate of the same OIN (a separate TLS certificate) is fine too
+    service, _ = _tc(pki, tls_server, ("doel-las", DOEL_OIN), pki.party("doel-las-tls", DOEL_OIN))
+    assert service.ping(echo="own tls cert").afzenderOin == DOEL_OIN
+
+
+def test_a_tls_certificate_of_another_oin_than_the_signature_is_wt001(pki, tls_server):
+    import zeep.exceptions
+
+    stranger = pki.party("ander-las", STRANGER_OIN)
+    service, plugin = _tc(pki, tls_server, ("doel-las", DOEL_OIN), stranger)
+    with pytest.raises(zeep.exceptions.Fault) as info:
+        service.ping(echo="mismatch")
+    assert info.value.message.startswith("WT001"), info.value.message
+    assert "FailedAuthentication" in str(info.value.code)
+    # zeep raised it only after our plug-in verified the Fault's signature (the gateway signs every answer)
+    assert plugin.last_response is not None and plugin.last_response.is_fault
+    assert plugin.last_response.relates_to == plugin.last_request[0]
+
+
+def test_without_a_client_certificate_there_is_no_connection(pki, tls_server):
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)) as info:
+        version, head = _exchange(_client_context(pki), tls_server.port)
+        if not head:  # TLS 1.3: the server's refusal may arrive as a closed connection
+            raise ConnectionResetError("closed without an answer")
+    assert isinstance(info.value, (ConnectionResetError, BrokenPipeError)) or \
+        re.search(r"CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE", str(info.value)), info.value
+    with pytest.raises(requests.exceptions.ConnectionError):  # SSLError is one
+        session = requests.Session()
+        session.trust_env = False
+        session.get(tls_server.url + "/health", verify=str(pki.ca), timeout=TIMEOUT)
+
+
+def test_a_client_certificate_from_another_ca_is_refused(pki, tls_server):
+    untrusted = pki.party("untrusted-las", DOEL_OIN, untrusted=True)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)) as info:
+        version, head = _exchange(_client_context(pki, untrusted), tls_server.port)
+        if not head:
+            raise ConnectionResetError("closed without an answer")
+    assert isinstance(info.value, (ConnectionResetError, BrokenPipeError)) or \
+        re.search(r"UNKNOWN_CA|BAD_CERTIFICATE|HANDSHAKE_FAILURE", str(info.value)), info.value
+
+
+def test_tls_1_1_is_refused_and_1_2_accepted(pki, tls_server):
+    doel = pki.party("doel-las", DOEL_OIN)
+    old = _client_context(pki, doel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # ssl.TLSVersion.TLSv1_1 itself is deprecated
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")  # let OUR side offer TLS 1.1, so that the refusal is the server's
+    with pytest.raises(ssl.SSLError) as info:
+        _exchange(old, tls_server.port)
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(info.value), "the client could not even offer TLS 1.1"
+    assert re.search(r"PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION", str(info.value)), info.value
+    tls12 = _client_context(pki, doel)
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    version, head = _exchange(tls12, tls_server.port)
+    assert version == "TLSv1.2" and head.startswith(b"HTTP/1.1 200")
+
+
+def _readme_config() -> str:
+    """The TOML block of the README's "Running it for real" section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Running it for real", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block, "the README's 'Running it for real' section has no TOML example"
+    return block.group(1)
+
+
+def test_the_readme_run_for_real_config_serves(pki, tmp_path):
+    """The README's example config, with its file paths pointed at the test PKI, a free port and a SQLite file,
+    starts `serve` as written (host and all), and the gateway answers over its TLS with a client certificate."""
+    from gateway.config import load_config
+
+    example = tomllib.loads(_readme_config())
+    settings = example.get("gateway", example)
+    config_path = tmp_path / "readme.toml"
+    config_path.write_text(_readme_config(), encoding="utf-8")
+    load_config(config_path, environ={})  # every setting it names is a known one
+    gw = pki.gateway
+    files = {"cert": gw.cert_path, "key": gw.key_path, "ca": pki.ca, "crl": pki.crl, "tls_cert": gw.cert_path,
+             "tls_key": gw.key_path, "tls_client_ca": pki.ca}
+    port = free_port()
+    lines = ["[gateway]"]
+    for key, value in settings.items():
+        if key in files:
+            value = str(files[key])
+        elif key == "port":
+            value = port
+        elif key == "database_url":
+            value = f"sqlite:///{tmp_path / 'gateway.db'}"
+        lines.append(f"{key} = {json.dumps(value)}")  # a JSON string or number is a TOML one
+    proc, log = _start(tmp_path, "\n".join(lines) + "\n")
+    tls = bool(settings.get("tls_cert"))
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    try:
+        session = _https(pki, pki.party("doel-las", DOEL_OIN)) if tls else requests.Session()
+        _wait_healthy(base, proc, log, session, timeout=40)
+    finally:
+        _stop(proc)
