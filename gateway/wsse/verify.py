@@ -36,6 +36,7 @@ from .errors import (
     InvalidSecurityToken,
     MalformedMessage,
     MessageExpired,
+    SecurityError,
     UnsupportedAlgorithm,
 )
 from .policy import Policy
@@ -328,8 +329,33 @@ class _Signed:
     signature_algorithm: str
 
 
-def _signature(parts: _Parts, ids: dict[str, etree._Element], policy: Policy) -> _Signed:
-    sig = parts.signature
+# The signature is checked in steps, each a function that raises the first refusal it finds; ``_signature`` runs them
+# in order, and gateway.wsse.diagnose runs each on its own to report every finding of a message.
+
+
+@dataclass
+class _SignedInfo:
+    """ds:Signature's parts once their layout and algorithms passed."""
+
+    signed_info: etree._Element
+    signature_value: etree._Element
+    key_info: etree._Element
+    prefixes: list[str] | None  # SignedInfo's InclusiveNamespaces
+    method: str  # the SignatureMethod's URI
+    references: list[etree._Element]  # the ds:Reference elements
+
+
+@dataclass
+class _Reference:
+    uri: str
+    target: etree._Element
+    prefixes: list[str] | None
+    digest_name: str
+    digest_value: etree._Element
+
+
+def _signed_info(sig: etree._Element, policy: Policy) -> _SignedInfo:
+    """ds:Signature holds SignedInfo, SignatureValue and KeyInfo; SignedInfo's c14n and signature method."""
     children = _elements(sig)
     if [c.tag for c in children] != [DS_SIGNED_INFO, DS_SIGNATURE_VALUE, DS_KEY_INFO]:
         raise InvalidSecurity("WB003", "ds:Signature must hold SignedInfo, SignatureValue and KeyInfo only")
@@ -346,93 +372,121 @@ def _signature(parts: _Parts, ids: dict[str, etree._Element], policy: Policy) ->
         raise UnsupportedAlgorithm("SIGN004", "the signature algorithm is not RSA with SHA-256/384/512")
     if len(si[1]):
         raise InvalidSecurity("SIGN004", "SignatureMethod takes no parameters (no HMACOutputLength)")
+    return _SignedInfo(signed_info, sig_value_el, key_info, si_prefixes, sig_uri, si[2:])
 
-    # KeyInfo: one SecurityTokenReference with one direct Reference to this header's BinarySecurityToken.
+
+def _key_info(key_info: etree._Element, bst: etree._Element) -> tuple[x509.Certificate, rsa.RSAPublicKey]:
+    """KeyInfo: one SecurityTokenReference with one direct Reference to this header's BinarySecurityToken; the
+    certificate it holds."""
     ki = _elements(key_info)
     if len(ki) != 1 or ki[0].tag != WSSE_STR:
         raise InvalidSecurityToken("WB010", "KeyInfo must hold exactly one wsse:SecurityTokenReference")
     refs = _elements(ki[0])
     if len(refs) != 1 or refs[0].tag != WSSE_REF or len(refs[0]):
         raise InvalidSecurityToken("WB010", "the SecurityTokenReference must hold one direct wsse:Reference")
-    if refs[0].get("ValueType") != ns.X509V3 or refs[0].get("URI") != "#" + (parts.bst.get(WSU_ID) or ""):
+    if refs[0].get("ValueType") != ns.X509V3 or refs[0].get("URI") != "#" + (bst.get(WSU_ID) or ""):
         raise InvalidSecurityToken("WB010", "the token reference must point at the X509v3 BinarySecurityToken")
-    cert, public_key = _certificate(parts.bst)
+    return _certificate(bst)
 
-    # References: algorithms first, for all of them, then the digests.
+
+def _reference_count(parts: _Parts, count: int) -> None:
     # Each reference must name a different element the profile signs (checked by position after the signature),
     # so more references than there are such elements can never pass; refusing them here keeps a hostile message
     # from making us canonicalise and hash (nested) parts of it over and over before that check.
     signable = 3 + len(parts.wsa) + len(parts.confirmations)  # Body, Timestamp, token, wsa headers, confirmations
-    if len(si) - 2 > signable:
+    if count > signable:
         raise InvalidSecurity("WB004", "SignedInfo holds more references than the message has parts to sign")
-    references = []
-    seen = set()
-    digest_names = set()
-    for ref in si[2:]:
-        uri = ref.get("URI") or ""
-        if not uri.startswith("#") or len(uri) < 2 or "(" in uri:
-            raise InvalidSecurity("WB004", "every reference must be a shorthand #id URI")
-        if uri in seen:
-            raise InvalidSecurity("WB004", "two references to the same element")
-        seen.add(uri)
-        rc = _elements(ref)
-        if [c.tag for c in rc] != [DS_TRANSFORMS, DS_DIGEST_METHOD, DS_DIGEST_VALUE]:
-            raise InvalidSecurity("WB004", "a Reference must hold Transforms, DigestMethod and DigestValue")
-        transforms = _elements(rc[0])
-        if len(transforms) != 1 or transforms[0].tag != DS_TRANSFORM:
-            raise UnsupportedAlgorithm("WB007", "a reference must have exactly one Transform: exclusive c14n")
-        prefixes = _c14n_method(transforms[0], "a reference's Transform")
-        digest_uri = rc[1].get("Algorithm")
-        if digest_uri not in policy.digest_algorithms:
-            raise UnsupportedAlgorithm("SIGN003", "a digest algorithm is not SHA-256/384/512")
-        if len(rc[1]):
-            raise InvalidSecurity("SIGN003", "DigestMethod takes no parameters")
-        target = ids.get(uri[1:])
-        if target is None:
-            raise InvalidSecurity("WB004", "a reference points at no element of this message")
-        digest_names.add(ns.DIGESTS[digest_uri])
-        references.append((target, prefixes, ns.DIGESTS[digest_uri], rc[2]))
 
-    for target, prefixes, digest_name, digest_value_el in references:
-        expected = _b64(digest_value_el.text, "WB013", "a DigestValue")
-        actual = hashlib.new(digest_name, _c14n(target, prefixes)).digest()
-        if not hmac.compare_digest(expected, actual):
-            raise FailedCheck("WB013", f"the digest of {etree.QName(target).localname} does not match: "
-                              "the element was changed after signing")
 
-    raw = _b64(sig_value_el.text, "WB013", "the SignatureValue")
-    hash_name = ns.SIGNATURES[sig_uri]
-    signed_octets = _c14n(signed_info, si_prefixes)
+def _reference(ref: etree._Element, ids: dict[str, etree._Element], policy: Policy, seen: set[str]) -> _Reference:
+    """One ds:Reference: a shorthand URI to an element of this message, exclusive c14n, a SHA-2 digest."""
+    uri = ref.get("URI") or ""
+    if not uri.startswith("#") or len(uri) < 2 or "(" in uri:
+        raise InvalidSecurity("WB004", "every reference must be a shorthand #id URI")
+    if uri in seen:
+        raise InvalidSecurity("WB004", "two references to the same element")
+    seen.add(uri)
+    rc = _elements(ref)
+    if [c.tag for c in rc] != [DS_TRANSFORMS, DS_DIGEST_METHOD, DS_DIGEST_VALUE]:
+        raise InvalidSecurity("WB004", "a Reference must hold Transforms, DigestMethod and DigestValue")
+    transforms = _elements(rc[0])
+    if len(transforms) != 1 or transforms[0].tag != DS_TRANSFORM:
+        raise UnsupportedAlgorithm("WB007", "a reference must have exactly one Transform: exclusive c14n")
+    prefixes = _c14n_method(transforms[0], "a reference's Transform")
+    digest_uri = rc[1].get("Algorithm")
+    if digest_uri not in policy.digest_algorithms:
+        raise UnsupportedAlgorithm("SIGN003", "a digest algorithm is not SHA-256/384/512")
+    if len(rc[1]):
+        raise InvalidSecurity("SIGN003", "DigestMethod takes no parameters")
+    target = ids.get(uri[1:])
+    if target is None:
+        raise InvalidSecurity("WB004", "a reference points at no element of this message")
+    return _Reference(uri, target, prefixes, ns.DIGESTS[digest_uri], rc[2])
+
+
+def _check_digest(ref: _Reference) -> None:
+    expected = _b64(ref.digest_value.text, "WB013", "a DigestValue")
+    actual = hashlib.new(ref.digest_name, _c14n(ref.target, ref.prefixes)).digest()
+    if not hmac.compare_digest(expected, actual):
+        raise FailedCheck("WB013", f"the digest of {etree.QName(ref.target).localname} does not match: "
+                          "the element was changed after signing")
+
+
+def _check_signature_value(si: _SignedInfo, public_key: rsa.RSAPublicKey) -> None:
+    raw = _b64(si.signature_value.text, "WB013", "the SignatureValue")
+    signed_octets = _c14n(si.signed_info, si.prefixes)
     try:
-        public_key.verify(raw, signed_octets, padding.PKCS1v15(), _HASHES[hash_name]())
+        public_key.verify(raw, signed_octets, padding.PKCS1v15(), _HASHES[ns.SIGNATURES[si.method]]())
     except InvalidSignature:
         raise FailedCheck("WB013", "the SignatureValue does not verify with the certificate's key") from None
+
+
+def _signature(parts: _Parts, ids: dict[str, etree._Element], policy: Policy) -> _Signed:
+    si = _signed_info(parts.signature, policy)
+    cert, public_key = _key_info(si.key_info, parts.bst)
+    # References: algorithms first, for all of them, then the digests.
+    _reference_count(parts, len(si.references))
+    seen: set[str] = set()
+    references = [_reference(ref, ids, policy, seen) for ref in si.references]
+    for ref in references:
+        _check_digest(ref)
+    _check_signature_value(si, public_key)
     return _Signed(
         cert,
-        [t for t, *_ in references],
-        "".join((sig_value_el.text or "").split()),
-        "/".join(sorted(digest_names)),
-        hash_name,
+        [r.target for r in references],
+        "".join((si.signature_value.text or "").split()),
+        "/".join(sorted({r.digest_name for r in references})),
+        ns.SIGNATURES[si.method],
     )
+
+
+def _required_parts(parts: _Parts) -> list[tuple[etree._Element, str]]:
+    """The elements the signature must cover, each in its place, with how a refusal names it."""
+    required = [(parts.body, "the Body"), (parts.timestamp, "the Timestamp")]
+    required += [(el, f"wsa:{name}") for name, el in parts.wsa.items()]
+    required += [(el, "the SignatureConfirmation") for el in parts.confirmations]
+    return required
+
+
+def _coverage_errors(parts: _Parts, referenced: list[etree._Element]) -> list[InvalidSecurity]:
+    """Every WB004 finding of coverage by position, in the order ``_coverage`` reports the first."""
+    covered = set(referenced)
+    required = _required_parts(parts)
+    errors = [InvalidSecurity("WB004", f"{what} is not covered by the signature", element=what)
+              for element, what in required if element not in covered]
+    allowed = {el for el, _ in required}
+    allowed.add(parts.bst)
+    errors += [InvalidSecurity("WB004", f"the signature references {etree.QName(element).localname}, which the "
+                               "profile does not sign in that place")
+               for element in referenced if element not in allowed]
+    return errors
 
 
 def _coverage(parts: _Parts, referenced: list[etree._Element], *, response: bool) -> None:
     """The elements in their required places are the very elements the references point at (WB004)."""
-    covered = set(referenced)
-    required = [(parts.body, "the Body"), (parts.timestamp, "the Timestamp")]
-    required += [(el, f"wsa:{name}") for name, el in parts.wsa.items()]
-    required += [(el, "the SignatureConfirmation") for el in parts.confirmations]
-    for element, what in required:
-        if element not in covered:
-            raise InvalidSecurity("WB004", f"{what} is not covered by the signature", element=what)
-    allowed = {el for el, _ in required}
-    allowed.add(parts.bst)
-    for element in referenced:
-        if element not in allowed:
-            raise InvalidSecurity(
-                "WB004", f"the signature references {etree.QName(element).localname}, which the profile does not sign "
-                "in that place"
-            )
+    errors = _coverage_errors(parts, referenced)
+    if errors:
+        raise errors[0]
 
 
 def _address(element: etree._Element, name: str) -> str:
@@ -468,6 +522,68 @@ def _oin_in(address: str) -> str | None:
     return values[0] if values and len(values) == 1 else None
 
 
+def _freshness_errors(created: datetime, expires: datetime | None, now: datetime,
+                      policy: Policy) -> list[SecurityError]:
+    """Every WB002 finding of freshness at ``now``, in the order ``_freshness`` reports the first."""
+    skew = policy.clock_skew
+    errors: list[SecurityError] = []
+    if created > now + skew:
+        errors.append(MessageExpired("WB002", "the Timestamp's Created lies in the future (beyond the allowed clock "
+                                     "skew)"))
+    if expires is not None and expires < now - skew:
+        errors.append(MessageExpired("WB002", "the message has expired (Timestamp Expires has passed)"))
+    if created < now - policy.max_age - skew:
+        errors.append(MessageExpired("WB002", "the message is too old (Timestamp Created is outside the freshness "
+                                     "window)"))
+    if expires is None and policy.require_expires:
+        errors.append(InvalidSecurity("WB002", "the Timestamp must carry Expires"))
+    return errors
+
+
+def _freshness(created: datetime, expires: datetime | None, now: datetime, policy: Policy) -> None:
+    errors = _freshness_errors(created, expires, now, policy)
+    if errors:
+        raise errors[0]
+
+
+def _action(parts: _Parts, policy: Policy) -> str:
+    action = _text(parts, "Action", required=True)
+    if policy.actions is not None and action not in policy.actions:
+        err = AddressingError("WSA-ACTION", "wsa:Action is not an operation of this service", dk_code="0006")
+        err.faultcode = (ns.WSA, "ActionNotSupported")
+        raise err
+    return action
+
+
+def _message_id(parts: _Parts) -> str:
+    message_id = _text(parts, "MessageID", required=True)
+    if not _URI.fullmatch(message_id):
+        raise AddressingError("WSA-MESSAGEID", "wsa:MessageID must be an absolute URI", dk_code="0007")
+    return message_id
+
+
+def _from(parts: _Parts, oin: str | None) -> str | None:
+    """wsa:From's address; its ?oin= must be the signer's OIN (``oin``; None: not compared)."""
+    if "From" not in parts.wsa:
+        return None
+    from_ = _address(parts.wsa["From"], "From")
+    claimed = _oin_in(from_)
+    if claimed is None or not OIN_PATTERN.fullmatch(claimed):
+        raise AddressingError("WSA-FROM", "wsa:From must carry the sender's OIN as ?oin=<20 digits>",
+                              dk_code="0011")
+    if oin is not None and claimed != oin:
+        raise FailedAuthentication("PKI001", "the OIN in wsa:From is not the OIN of the signing certificate")
+    return from_
+
+
+def _reply_to(parts: _Parts) -> None:
+    for name in ("ReplyTo", "FaultTo"):
+        if name in parts.wsa:
+            address = _address(parts.wsa[name], name)
+            if address.split("?", 1)[0] != ns.WSA_ANONYMOUS:
+                raise AddressingError("WSA-REPLYTO", f"wsa:{name} must be the anonymous address", dk_code="0011")
+
+
 def _verify(data: bytes, policy: Policy, trust: TrustStore, now: datetime | None, *, response: bool):
     root = parse_untrusted(data, max_bytes=policy.max_bytes, max_depth=policy.max_depth)
     parts = _structure(root)
@@ -479,38 +595,12 @@ def _verify(data: bytes, policy: Policy, trust: TrustStore, now: datetime | None
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     oin = trust.check(signed.certificate, now)
 
+    _freshness(created, expires, now, policy)
+    action = _action(parts, policy)
+    message_id = _message_id(parts)
+    from_ = _from(parts, oin)
+    _reply_to(parts)
     skew = policy.clock_skew
-    if created > now + skew:
-        raise MessageExpired("WB002", "the Timestamp's Created lies in the future (beyond the allowed clock skew)")
-    if expires is not None and expires < now - skew:
-        raise MessageExpired("WB002", "the message has expired (Timestamp Expires has passed)")
-    if created < now - policy.max_age - skew:
-        raise MessageExpired("WB002", "the message is too old (Timestamp Created is outside the freshness window)")
-    if expires is None and policy.require_expires:
-        raise InvalidSecurity("WB002", "the Timestamp must carry Expires")
-
-    action = _text(parts, "Action", required=True)
-    if policy.actions is not None and action not in policy.actions:
-        err = AddressingError("WSA-ACTION", "wsa:Action is not an operation of this service", dk_code="0006")
-        err.faultcode = (ns.WSA, "ActionNotSupported")
-        raise err
-    message_id = _text(parts, "MessageID", required=True)
-    if not _URI.fullmatch(message_id):
-        raise AddressingError("WSA-MESSAGEID", "wsa:MessageID must be an absolute URI", dk_code="0007")
-    from_ = None
-    if "From" in parts.wsa:
-        from_ = _address(parts.wsa["From"], "From")
-        claimed = _oin_in(from_)
-        if claimed is None or not OIN_PATTERN.fullmatch(claimed):
-            raise AddressingError("WSA-FROM", "wsa:From must carry the sender's OIN as ?oin=<20 digits>",
-                                  dk_code="0011")
-        if claimed != oin:
-            raise FailedAuthentication("PKI001", "the OIN in wsa:From is not the OIN of the signing certificate")
-    for name in ("ReplyTo", "FaultTo"):
-        if name in parts.wsa:
-            address = _address(parts.wsa[name], name)
-            if address.split("?", 1)[0] != ns.WSA_ANONYMOUS:
-                raise AddressingError("WSA-REPLYTO", f"wsa:{name} must be the anonymous address", dk_code="0011")
 
     def until() -> datetime:
         # From this moment on the freshness checks above refuse the message, so the replay store may forget it.
@@ -554,6 +644,17 @@ def _check_to(to: str, policy: Policy) -> None:
         raise DestinationUnreachable("WSA-TO", "wsa:To carries another receiver's OIN")
 
 
+def _check_soap_action(soap_action: str | None, action: str) -> None:
+    """WS002: the HTTP SOAPAction (quotes and all, as received) is empty or equals wsa:Action."""
+    if soap_action is None:
+        return
+    sa = soap_action.strip()
+    if len(sa) >= 2 and sa[0] == sa[-1] == '"':
+        sa = sa[1:-1]
+    if sa and sa != action:
+        raise AddressingError("WS002", "the HTTP SOAPAction differs from wsa:Action", dk_code="0003")
+
+
 def _replay(replay: ReplayStore | None, vm: VerifiedMessage, until: datetime, now: datetime) -> None:
     if replay is not None and not replay.remember(vm.message_id, until, now):
         raise InvalidSecurity("GW-REPLAY", "this MessageID was accepted before: a replayed message")
@@ -571,12 +672,7 @@ def verify(
     """Verify a signed request. ``soap_action`` is the HTTP SOAPAction header as received (quotes and all)."""
     vm, now, until = _verify(data, policy, trust, now, response=False)
     _check_to(vm.to, policy)
-    if soap_action is not None:
-        sa = soap_action.strip()
-        if len(sa) >= 2 and sa[0] == sa[-1] == '"':
-            sa = sa[1:-1]
-        if sa and sa != vm.action:
-            raise AddressingError("WS002", "the HTTP SOAPAction differs from wsa:Action", dk_code="0003")
+    _check_soap_action(soap_action, vm.action)
     _replay(replay, vm, until, now)
     return vm
 

@@ -1,0 +1,199 @@
+"""The servicedesk's commands: ``trace``, ``diagnose``, ``purge`` and ``operator`` (the dashboard's accounts)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+
+
+def _database(args, command: str, *, migrate: bool = False):
+    from ..config import ConfigError, load_config
+    from ..store import Database, DatabaseUrlError
+
+    try:
+        config = load_config(getattr(args, "config", None))
+        db = Database(getattr(args, "database", None) or config.database_url)
+        if migrate:
+            db.migrate()
+    except (ConfigError, DatabaseUrlError) as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None, None
+    return config, db
+
+
+def _trace(args) -> int:
+    from ..journal.timeline import assess
+    from ..store.journal import transfer
+    from .trace import render
+
+    _, db = _database(args, "trace")
+    if db is None:
+        return EXIT_USAGE
+    try:
+        with db.unit_of_work(readonly=True) as repo:
+            entries = transfer(repo, args.id)
+    except Exception as exc:  # e.g. a database without the journal: migrate it (serve does)
+        print(f"trace: the journal could not be read: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        db.dispose()
+    a = assess(entries)
+    if args.json:
+        print(json.dumps({"id": args.id, "status": a.status, "headline": a.headline,
+                          "who_must_act": a.actor.who if a.actor else None, "what_to_do": a.actor.what if a.actor
+                          else None, "messages": [asdict(e) for e in entries]}, default=str, indent=2))
+    else:
+        print("\n".join(render(args.id, entries, a)))
+    if not entries:
+        return EXIT_USAGE
+    return EXIT_FOUND if a.status == "failed" else EXIT_OK
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _diagnose(args) -> int:
+    from ..wsse import TrustStore
+    from .diagnose import render, run
+
+    try:
+        at = _when(args.at)
+    except ValueError:
+        print("diagnose: --at takes an ISO 8601 time, e.g. 2026-11-28T12:00:00Z", file=sys.stderr)
+        return EXIT_USAGE
+    trust = None
+    if args.ca:
+        try:
+            trust = TrustStore.from_files(args.ca, args.crl)
+        except (OSError, ValueError) as exc:
+            print(f"diagnose: cannot load the trust anchors: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    worst = EXIT_OK
+    for i, name in enumerate(args.files):
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as exc:
+            print(f"{name}: UNREADABLE {exc.strerror}")
+            worst = max(worst, EXIT_USAGE)
+            continue
+        report = run(data, trust=trust, at=at, to=args.to, soap_action=args.soap_action, skew_s=args.skew)
+        if i:
+            print()
+        print("\n".join(render(name, report)))
+        if report.failures or report.diagnosis.verdict is not None:
+            worst = max(worst, EXIT_FOUND)
+    return worst
+
+
+def _purge(args) -> int:
+    from ..store.journal import purge_journal
+    from ..web.housekeeping import cutoff
+
+    config, db = _database(args, "purge")
+    if db is None:
+        return EXIT_USAGE
+    days = args.days if args.days is not None else config.journal_retention_days
+    if days < 0:
+        print("purge: --days is 0 or more", file=sys.stderr)
+        return EXIT_USAGE
+    before = cutoff(days)
+    try:
+        removed = purge_journal(db, before)
+    except Exception as exc:
+        print(f"purge: the journal could not be purged: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        db.dispose()
+    print(f"purge: removed {removed} journal entries received before {before.isoformat(timespec='seconds')} "
+          f"(retention {days} days)")
+    return EXIT_OK
+
+
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def _operator(args) -> int:
+    from ..store.journal import add_operator, operators, remove_operator
+    from ..web.auth import AuthError, check_name, hash_password
+
+    _, db = _database(args, "operator", migrate=True)
+    if db is None:
+        return EXIT_USAGE
+    try:
+        if args.operator_command == "add":
+            try:
+                name = check_name(args.name)
+                hashed = hash_password(_read_password(args))
+            except (AuthError, ValueError, EOFError) as exc:
+                print(f"operator add: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            with db.unit_of_work() as repo:
+                new = add_operator(repo, name, hashed, datetime.now(timezone.utc))
+            print(f"operator {name}: {'added' if new else 'password changed (its sessions have ended)'}")
+        elif args.operator_command == "remove":
+            with db.unit_of_work() as repo:
+                gone = remove_operator(repo, args.name)
+            print(f"operator {args.name}: {'removed' if gone else 'there is no such operator'}")
+            return EXIT_OK if gone else EXIT_USAGE
+        else:
+            with db.unit_of_work(readonly=True) as repo:
+                for name, created in operators(repo):
+                    print(f"{name}\tsince {created.isoformat(timespec='seconds')}")
+        return EXIT_OK
+    finally:
+        db.dispose()
+
+
+def add_parser(sub) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="the gateway's TOML configuration (its database_url)")
+    common.add_argument("--database", metavar="URL", help="database URL (default: the configuration's)")
+
+    p = sub.add_parser("trace", parents=[common], help="a transfer's timeline from the journal: who must act")
+    p.add_argument("id", metavar="SESSIE_ID|MESSAGE_ID", help="a sessieId, koppelsleutel or wsa:MessageID")
+    p.add_argument("--json", action="store_true", help="the entries as JSON")
+    p.set_defaults(func=_trace)
+
+    p = sub.add_parser("diagnose", help="every check of the security profile and the contract on raw messages, "
+                                        "each explained")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a raw message as received ('-': stdin)")
+    p.add_argument("--ca", help="PEM file with the root and intermediate CA certificates (else trust is not checked)")
+    p.add_argument("--crl", help="PEM file with the CRLs")
+    p.add_argument("--at", help="judge as of this time (ISO 8601), e.g. when the message was sent")
+    p.add_argument("--to", help="the address it was sent to (wsa:To must be it)")
+    p.add_argument("--soap-action", help="the HTTP SOAPAction it was sent with")
+    p.add_argument("--skew", type=int, default=60, help="allowed clock skew in seconds (default 60)")
+    p.set_defaults(func=_diagnose)
+
+    p = sub.add_parser("purge", parents=[common], help="remove journal entries older than the retention")
+    p.add_argument("--days", type=int, help="keep this many days (default: journal_retention_days)")
+    p.set_defaults(func=_purge)
+
+    p = sub.add_parser("operator", help="accounts of the read-only dashboard")
+    ops = p.add_subparsers(dest="operator_command", required=True, metavar="ACTION")
+    add = ops.add_parser("add", parents=[common], help="add an operator, or give one a new password")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin (one line)")
+    add.set_defaults(func=_operator)
+    rm = ops.add_parser("remove", parents=[common], help="remove an operator")
+    rm.add_argument("name")
+    rm.set_defaults(func=_operator)
+    ls = ops.add_parser("list", parents=[common], help="the operators")
+    ls.set_defaults(func=_operator)

@@ -1,0 +1,168 @@
+"""``oso-gateway diagnose``: every check of the security profile (gateway.wsse.diagnose) and of the contract on one
+raw message, each explained in plain words with its rule id and how to fix it.
+
+The contract is found by the Body element's namespace among the XSDs in xsd/ (their targetNamespace); the Body is
+validated against it and every schema error is reported (values are never echoed). The operation is checked too:
+wsa:Action names an operation of that contract's WSDL whose request element is the Body's element.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from lxml import etree
+
+from ..journal.advice import explain
+from ..journal.entry import faultcode_text
+from ..wsse import ns
+from ..wsse.diagnose import FAIL, OK, SKIP, Diagnosis, Finding, diagnose
+from ..wsse.errors import SchemaInvalid
+from ..wsse.policy import Policy
+from ..wsse.trust import TrustStore
+
+ROOT = Path(__file__).resolve().parents[2]
+XSD_DIR, WSDL_DIR = ROOT / "xsd", ROOT / "wsdl"
+_VALUE = re.compile(r"(The value|value) '[^']*'")
+XS = "http://www.w3.org/2001/XMLSchema"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSAM = "http://www.w3.org/2007/05/addressing/metadata"
+
+
+@lru_cache(maxsize=1)
+def contracts() -> dict[str, Path]:
+    """targetNamespace -> XSD file, for the contracts in xsd/."""
+    found = {}
+    for path in sorted(XSD_DIR.glob("*.xsd")):
+        tns = etree.parse(str(path)).getroot().get("targetNamespace")
+        if tns:
+            found[tns] = path
+    return found
+
+
+@lru_cache(maxsize=None)
+def _schema(path: Path) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+@lru_cache(maxsize=1)
+def operations() -> dict[str, tuple[str, str, str]]:
+    """wsa:Action of each request -> (wsdl file, operation, {namespace}request element), from wsdl/."""
+    found = {}
+    for path in sorted(WSDL_DIR.glob("*.wsdl")):
+        root = etree.parse(str(path)).getroot()
+        tns = root.get("targetNamespace")
+        messages = {}
+        for msg in root.iter(f"{{{WSDL}}}message"):
+            part = msg.find(f"{{{WSDL}}}part")
+            if part is not None and part.get("element"):
+                prefix, _, local = part.get("element").rpartition(":")
+                messages[msg.get("name")] = f"{{{part.nsmap.get(prefix or None, tns)}}}{local}"
+        for op in root.iter(f"{{{WSDL}}}operation"):
+            inp = op.find(f"{{{WSDL}}}input")
+            if inp is None or inp.get(f"{{{WSAM}}}Action") is None:
+                continue
+            msg = (inp.get("message") or "").rpartition(":")[2]
+            found[inp.get(f"{{{WSAM}}}Action")] = (path.name, op.get("name"), messages.get(msg, ""))
+    return found
+
+
+def contract_findings(payload: etree._Element | None, action: str | None) -> list[Finding]:
+    if payload is None:
+        return [Finding("the Body against its contract", SKIP, "GW-XSD", "there is no Body element")]
+    q = etree.QName(payload)
+    out: list[Finding] = []
+    path = contracts().get(q.namespace or "")
+    if path is None:
+        err = SchemaInvalid("GW-XSD", f"the Body's element is in namespace {q.namespace or '(none)'}, which is not "
+                            "one of the gateway's contracts")
+        out.append(Finding("the Body belongs to a contract", FAIL, "GW-XSD", err.reason, err))
+    else:
+        schema = _schema(path)
+        if schema.validate(payload):
+            out.append(Finding(f"the Body against {path.name}", OK, "GW-XSD", f"{q.localname} conforms"))
+        else:
+            for entry in schema.error_log:
+                text = _VALUE.sub(r"\1", entry.message)
+                err = SchemaInvalid("GW-XSD", f"line {entry.line}: {text[:300]}")
+                out.append(Finding(f"the Body against {path.name}", FAIL, "GW-XSD", err.reason, err))
+    if action:
+        op = operations().get(action)
+        if op is None:
+            out.append(Finding("wsa:Action is an operation of a contract", FAIL, "WSA-ACTION",
+                               f"no WSDL in wsdl/ has an operation with the action {action}"))
+        elif op[2] != payload.tag:
+            out.append(Finding("wsa:Action matches the Body", FAIL, "WSA-ACTION",
+                               f"{op[0]} operation {op[1]} takes {etree.QName(op[2]).localname}, but the Body holds "
+                               f"{q.localname}"))
+        else:
+            out.append(Finding("wsa:Action matches the Body", OK, "WSA-ACTION", f"{op[0]}: {op[1]}"))
+    return out
+
+
+@dataclass
+class Report:
+    diagnosis: Diagnosis
+    findings: list[Finding]
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == FAIL]
+
+
+def run(data: bytes, *, trust: TrustStore | None, at: datetime | None, to: str | None,
+        soap_action: str | None, skew_s: int = 60) -> Report:
+    from datetime import timedelta
+
+    policy = Policy(endpoint=to, clock_skew=timedelta(seconds=skew_s))
+    d = diagnose(data, policy=policy, trust=trust, soap_action=soap_action, now=at)
+    action = d.action
+    if action is None and d.payload is not None:
+        el = d.payload.getroottree().getroot().find(f"{{{ns.SOAP11}}}Header/{{{ns.WSA}}}Action")
+        action = (el.text or "").strip() or None if el is not None else None
+    findings = list(d.findings)
+    if any(f.status == OK for f in findings[:1]):  # the message could be read
+        findings += contract_findings(d.payload, action)
+    return Report(d, findings)
+
+
+def render(name: str, report: Report) -> list[str]:
+    """The report as lines: the verdict with its cause first, then every problem explained, then what passed."""
+    d, failures = report.diagnosis, report.failures
+    lines = []
+    if d.judged and d.verdict is not None:  # what the gateway answered: verify()'s first refusal
+        v = d.verdict
+        dk = f" Digikoppeling {v.dk_code}" if v.dk_code else ""
+        lines.append(f"{name}: REFUSED {v.rule} [{faultcode_text(v)}{dk}] {v.reason}")
+        cause = v.rule
+    elif failures:
+        first = failures[0]
+        lines.append(f"{name}: {'REFUSED' if d.judged else 'PROBLEMS'}: first {first.rule} {first.check}: "
+                     f"{first.detail}")
+        cause = first.rule or ""
+    else:
+        lines.append(f"{name}: VALID" + (f", signer OIN {d.signer_oin}" if d.signer_oin else ""))
+        cause = None
+    if cause:
+        what, fix = explain(cause)
+        lines.append(f"  cause: {what}; to fix: {fix}")
+    counts = {s: sum(1 for f in report.findings if f.status == s) for s in (FAIL, OK, SKIP)}
+    lines.append(f"  {counts[FAIL]} problem(s), {counts[OK]} check(s) passed, {counts[SKIP]} not checked"
+                 + ("" if d.judged else " (the certificate's trust needs --ca)"))
+    for f in failures:
+        rule = f.rule or "?"
+        code = ""
+        if f.error is not None:
+            code = f" [{faultcode_text(f.error)}" + (f" Digikoppeling {f.error.dk_code}" if f.error.dk_code else "") \
+                + "]"
+        lines.append(f"FAIL {rule}{code} {f.check}: {f.detail}")
+        what, fix = explain(rule)
+        lines.append(f"     the rule: {what}")
+        lines.append(f"     to fix: {fix}")
+    lines += [f"skip {f.rule or '-'} {f.check}: {f.detail}" for f in report.findings if f.status == SKIP]
+    lines += [f"ok   {f.rule or '-'} {f.check}" + (f": {f.detail}" if f.detail else "")
+              for f in report.findings if f.status == OK]
+    return lines
