@@ -3,8 +3,8 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-# The Debian packages the interop tests talk to: xmlsec1 (C), Apache WSS4J (Java).
-DEBS   := xmlsec1 libwss4j-java default-jdk-headless
+# The Debian packages the interop tests talk to: xmlsec1 (C), Apache WSS4J (Java); the dashboard's test: chromium.
+DEBS   := xmlsec1 libwss4j-java default-jdk-headless chromium
 
 .PHONY: run test bench venv system-deps clean
 
@@ -22,6 +22,7 @@ system-deps:
 	command -v xmlsec1 >/dev/null || missing="$$missing xmlsec1"; \
 	[ -f /usr/share/java/wss4j.jar ] || missing="$$missing libwss4j-java"; \
 	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -196,6 +196,22 @@ def _add_room_commands(sub) -> None:
 
     add_validate(sub)
     add_register(sub)
+    # the servicedesk: trace, diagnose, purge, operator (gateway/servicedesk/cli.py)
+    from .servicedesk.cli import add_parser as add_servicedesk
+
+    add_servicedesk(sub)
+    # the reference source: `school …` (gateway/school/cli.py)
+    from .school.cli import add_parser as add_school
+
+    add_school(sub)
+    # the reference target: `transfer` and `demo` (gateway/client/cli.py)
+    from .client.cli import add_parser as add_target
+
+    add_target(sub)
+    # the conformance suite: `conformance list | source | target` (gateway/conformance/cli.py)
+    from .conformance.cli import add_parser as add_conformance
+
+    add_conformance(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,9 +39,17 @@ class Config:
     # The reference school (source aanleverpunt and target) that serve runs beside the TC:
     zoeksleutel_key: str = "var/zoeksleutel.key"  # the chain key (kid:base64), see docs/zoeksleutel.md
     tc_url: str = ""  # the Traffic Center the reference school talks to; default: this gateway's /tc
+    tc_oin: str = ""  # the OIN that signs that TC's answers; default: our own OIN when tc_url is empty (the TC is
+    # this gateway), else any signer the trust anchors accept
     bundles_dir: str = ""  # dossier validation bundles (one folder per standaardversie); empty: own checks only
     sessie_ttl_s: int = 3600  # an open transfer session expires after this
     notificatie_ttl_s: int = 14 * 24 * 3600  # a koppelsleutel is valid this long
+    # The servicedesk: the message journal, the dashboard, metrics and logs.
+    journal_retention_days: int = 90  # `oso-gateway purge` and serve's hourly housekeeping remove older entries
+    journal: int = 1  # 0 turns the journal off: for measurements only (acknowledged messages are then not kept)
+    dashboard_key: str = "var/dashboard.key"  # signs dashboard sessions; serve makes it (mode 0600) when missing
+    log_format: str = "json"  # "json": one JSON object per line (never pupil data); "text": plain lines
+    metrics_dir: str = ""  # Prometheus multiprocess folder for the workers; default: a fresh temporary one
 
     @property
     def base_url(self) -> str:

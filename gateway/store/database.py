@@ -34,6 +34,8 @@ MIGRATION_LOCK = 0x0_05_0_6A7E  # "OSO gate"
 # Every so many remember() calls (per process), a unit of work also removes a batch of expired replay ids.
 HOUSEKEEPING_EVERY = 32
 _BEGIN = "oso_sqlite_begin"
+# A failed statement's error (and so the log) never shows its parameters: they may be a zoeksleutel or a PGN.
+HIDE_PARAMETERS = True
 
 
 class DatabaseUrlError(ValueError):
@@ -132,12 +134,13 @@ class Database:
             path = url.database or ""
             if path and path != ":memory:" and not path.startswith("file:") and url.query.get("mode") != "memory":
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, echo=self._echo)
+            engine = create_engine(url, echo=self._echo, hide_parameters=HIDE_PARAMETERS)
             event.listen(engine, "connect", _sqlite_connect)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
         connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
-        return create_engine(url, echo=self._echo, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(url, echo=self._echo, pool_pre_ping=True, connect_args=connect_args,
+                             hide_parameters=HIDE_PARAMETERS)
 
     def _bind(self, readonly: bool) -> Engine:
         engine = self.engine

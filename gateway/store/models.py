@@ -139,3 +139,11 @@ class ReplayRow(Base):
 
     message_id: Mapped[str] = mapped_column(String, primary_key=True)
     until: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# The reference source school's tables live in their own module, on this same metadata (migration 0002).
+from . import school_models  # noqa: E402,F401
+# The reference target's tables (notifications and feedback it received), same metadata (migration 0003).
+from . import doelsysteem  # noqa: E402,F401
+# The servicedesk's tables: the message journal and the dashboard's operators (migration 0004).
+from . import journal_models  # noqa: E402,F401

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from lxml import etree
 
 from ..config import Config
+from .metrics import metrics_app
 from .security import SecuredEndpoint, SecurityMiddleware
 
 log = logging.getLogger("oso.gateway")
@@ -38,7 +40,7 @@ def _plain(start_response, status: str, text: str, content_type="text/plain; cha
 
 class GatewayApp:
     """Routes by path: ``/<service>`` (POST: SOAP; GET ``?wsdl``: the contract, the very file in ``wsdl/``),
-    ``/wsdl/…``, ``/xsd/…``, ``/health``."""
+    ``/wsdl/…``, ``/xsd/…``, ``/health``, ``/metrics``, ``/dashboard/…``."""
 
     def __init__(self, config: Config, database=None):
         from ..services.trafficcenter import ACTIONS, SETTINGS_KEY, TcSettings, trafficcenter_application
@@ -70,6 +72,16 @@ class GatewayApp:
             ),
         }
         # --- the reference school's services (each module adds its own entry below) ---
+        from ..services import aanleverpunt  # the reference source: documentRequest (sessiecontrole first)
+
+        self.services[aanleverpunt.PATH] = aanleverpunt.mount(config, credentials, trust, self.database, tls=tls)
+        # the reference target's notification endpoint (SWV flow, feedback): gateway/services/doelsysteem.py
+        from ..services import doelsysteem
+
+        self.services[doelsysteem.PATH] = doelsysteem.mount(config, credentials, trust, self.database, tls=tls)
+
+        # --- the servicedesk (keep this last: it reaches every service mounted above) ---
+        self._servicedesk(config)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
@@ -82,6 +94,10 @@ class GatewayApp:
             if method == "GET" and environ.get("QUERY_STRING", "").lower() == "wsdl":
                 return _static(start_response, WSDL_DIR / wsdl, "text/xml; charset=utf-8")
             return _plain(start_response, "405 Method Not Allowed", "POST a SOAP message, or GET ?wsdl\n")
+        if path == "/dashboard" or path.startswith("/dashboard/"):
+            return self.dashboard(environ, start_response)
+        if path == "/metrics":
+            return metrics_app(environ, start_response)
         if method == "GET":
             for prefix, folder, suffix in (("/wsdl/", WSDL_DIR, ".wsdl"), ("/xsd/", XSD_DIR, ".xsd")):
                 if path.startswith(prefix):
@@ -92,6 +108,26 @@ class GatewayApp:
             if path == "/health":
                 return self._health(start_response)
         return _plain(start_response, "404 Not Found", "not found\n")
+
+    def _servicedesk(self, config: Config) -> None:
+        """Every exchange of every service is journalled, counted and logged (gateway/web/observers.py); the
+        dashboard reads the journal. ``start_housekeeping`` (serve, in each worker) purges it hourly."""
+        from .dashboard import Dashboard
+        from .observers import exchange_observers
+
+        observers = exchange_observers(self.database, journal=bool(config.journal))
+        for app, _ in self.services.values():
+            app.endpoint = replace(app.endpoint, observers=app.endpoint.observers + observers)
+        self.housekeeper = None
+        self.dashboard = Dashboard(config, self.database)
+        self.dashboard.services = tuple(self.services)
+
+    def start_housekeeping(self) -> None:
+        from .housekeeping import Housekeeper
+
+        if self.housekeeper is None:
+            self.housekeeper = Housekeeper(self.database, self.config.journal_retention_days).start()
+            self.dashboard.housekeeper = self.housekeeper
 
     def _health(self, start_response):
         try:

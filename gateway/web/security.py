@@ -67,7 +67,7 @@ class Exchange:
     peer: str | None = None
     soap_action: str | None = None
     verified: VerifiedMessage | None = None
-    answer: etree._Element | None = None  # the service's answer (the unsigned envelope), when it answered
+    answer: etree._Element | None = None  # the service's answer (the envelope as signed), when it answered
     error: SecurityError | None = None
     status: str = ""
     response: bytes = b""
@@ -222,10 +222,13 @@ class SecurityMiddleware:
             ex.status = "500 Internal Server Error"
             ex.response = self._signed_fault(ex.error, vm.message_id, vm.signature_value)
             return
-        ex.answer = root
+        body = root.find(f"{{{ns.SOAP11}}}Body")
         action = self.endpoint.response_action(vm.action)
         ex.response = sign_response(root, self.endpoint.credentials, relates_to=vm.message_id,
                                     confirmation=vm.signature_value, action=action)
+        # signing may move the Header and Body into a new Envelope element (to declare its namespaces): keep the one
+        # that holds them, so an observer reads the answer that was sent
+        ex.answer = body.getparent() if body is not None else root
         ex.status = captured.get("status", "200 OK")
 
     def _signed_fault(self, err: SecurityError, relates_to: str | None, confirmation: str | None) -> bytes:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import Config
+from .hooks import gunicorn_settings, prepare as prepare_servicedesk
 
 
 def _ensure_dev_pki(config: Config) -> None:
@@ -42,6 +43,7 @@ def serve(config: Config, *, dev: bool = False) -> int:
             self.cfg.set("control_socket_disable", True)  # several gateways may run on one host
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", config.threads)
+            gunicorn_settings(self.cfg, config)  # the servicedesk: JSON logs, metrics, the journal's purge
             if config.tls_cert:
                 import ssl
 
@@ -76,10 +78,39 @@ def serve(config: Config, *, dev: bool = False) -> int:
     if dev:
         with database.unit_of_work() as repo:
             register_test_school(repo, gateway_base_url=config.base_url)
+        # --- the reference target (00ZZ, and 00SW for the SWV flow) and its chain key, TEST ONLY ---
+        from ..store.testschool import register_test_target
+        from .local import ensure_chain_key
+
+        with database.unit_of_work() as repo:
+            register_test_target(repo, gateway_base_url=config.base_url)
+        if ensure_chain_key(config.zoeksleutel_key):
+            print(f"made a TEST ONLY chain key in {config.zoeksleutel_key}", file=sys.stderr)
+        # --- the reference source's test pupils: synthetic dossiers of 00YY (gateway/school/testleerlingen.py) ---
+        from datetime import datetime, timezone
+
+        from ..school.testleerlingen import laad_testleerlingen
+        from ..store.school_repository import SchoolRepository
+
+        now = datetime.now(timezone.utc)
+        with database.unit_of_work() as repo:
+            laad_testleerlingen(SchoolRepository.of(repo), datum=now.date(), now=now)
     database.dispose()  # each worker opens its own connections after the fork
 
     print(f"OSO gateway on {config.base_url} ({config.workers} workers, database {database.backend}):\n"
           f"  Traffic Center  {config.base_url}/tc   (contract: {config.base_url}/tc?wsdl)\n"
+          f"  aanleverpunt    {config.base_url}/school/aanleverpunt   (the reference source, test school 00YY)\n"
           f"  health          {config.base_url}/health", file=sys.stderr)
+    if dev:
+        from ..store.testschool import TEST_DOEL_ROUTERINGSKENMERK
+
+        print(f"  notifications   {config.base_url}/school/doelsysteem   (the reference target 00ZZ)\n"
+              "next: a whole signed transfer of test pupil 127095823 (test school 00YY -> 00ZZ), in another terminal:\n"
+              "  .venv/bin/oso-gateway demo\n"
+              "  .venv/bin/oso-gateway transfer --bsn 127095823 --bron-brin 00YY --doel-brin 00ZZ "
+              f"--doel-routeringskenmerk {TEST_DOEL_ROUTERINGSKENMERK} --out dossier.xml", file=sys.stderr)
+    metrics_dir = prepare_servicedesk(config)
+    print(f"  dashboard       {config.base_url}/dashboard   (accounts: oso-gateway operator add NAME)\n"
+          f"  metrics         {config.base_url}/metrics   (workers write to {metrics_dir})", file=sys.stderr)
     Server().run()
     return 0

@@ -1,0 +1,274 @@
+"""``oso-gateway conformance list | source | target``: the suite's commands (added by gateway/cli.py)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SUITE_OIN = "00000001888888880000"  # the OIN of the suite's own TEST certificate, when it makes one
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------------------------------------- list
+def _list(args) -> int:
+    from .catalogue import SCENARIOS, rule_text
+
+    chosen = [s for s in SCENARIOS if args.role in (None, s.role)]
+    if args.format == "markdown":
+        print("| id | role | severity | rules | checks |\n|---|---|---|---|---|")
+        for s in chosen:
+            print(f"| `{s.id}` | {s.role} | {s.severity} | {', '.join(s.rules)} | {s.title} |")
+        return EXIT_OK
+    for s in chosen:
+        print(f"{s.id}  [{s.role}, {s.severity.upper()}]  {s.title}")
+        if args.verbose:
+            for rule in s.rules:
+                print(textwrap.fill(f"rule {rule}: {rule_text(rule)}", 110, initial_indent="    ",
+                                    subsequent_indent="      "))
+            for label, text in (("sends", s.sends), ("expects", s.expects), ("fix", s.fix)):
+                print(textwrap.fill(f"{label}: {text}", 110, initial_indent="    ", subsequent_indent="      "))
+        else:
+            print(f"    rules: {', '.join(s.rules)}")
+    print(f"\n{len(chosen)} scenarios ({sum(1 for s in chosen if s.severity == 'must')} must, "
+          f"{sum(1 for s in chosen if s.severity == 'should')} should)")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------------ shared
+class UsageError(Exception):
+    pass
+
+
+def _suite_credentials(args, workdir: Path, view) -> tuple[str, str, str | None]:
+    """(cert, key, the CA file the vendor must trust, when the suite made its own TEST PKI)."""
+    if args.cert or args.key:
+        if not (args.cert and args.key):
+            raise UsageError("--cert and --key go together")
+        return args.cert, args.key, None
+    from ..pki import init_pki
+
+    folder = workdir / "suite-pki"
+    if not (folder / "ca.pem").exists():
+        init_pki(folder, gateway_name="conformance-suite", gateway_oin=SUITE_OIN)
+    return (str(folder / "conformance-suite.cert.pem"), str(folder / "conformance-suite.key.pem"),
+            str(folder / "ca.pem"))
+
+
+def _chain_key(args, workdir: Path, view):
+    from ..oso.zoeksleutel import ChainKey
+
+    if args.zoeksleutel_key:
+        return ChainKey.from_file(args.zoeksleutel_key), args.zoeksleutel_key
+    path = workdir / "zoeksleutel.key"
+    if not path.exists():
+        path.write_text(ChainKey.generate("conformance").to_text(), encoding="ascii")
+        path.chmod(0o600)
+    return ChainKey.from_file(path), str(path)
+
+
+def _bundles(args):
+    from ..dossier import load_bundles
+
+    candidates = [args.bundles] if args.bundles else [str(ROOT.parent / "shared" / "oso-gegevensset")]
+    for c in candidates:
+        if c and Path(c).is_dir():
+            return load_bundles(c)
+    if args.bundles:
+        raise UsageError(f"--bundles {args.bundles}: no such folder")
+    return None
+
+
+def _check_vendor_cert(args) -> None:
+    if not args.vendor_cert:
+        return
+    from cryptography import x509
+
+    from ..wsse import TrustStore
+    from ..wsse.errors import SecurityError
+
+    cert = x509.load_pem_x509_certificate(Path(args.vendor_cert).read_bytes())
+    try:
+        oin = TrustStore.from_files(args.ca, args.crl).check(cert)
+    except SecurityError as err:
+        raise UsageError(f"--vendor-cert is not trusted with --ca/--crl: {err.rule}: {err.reason}") from None
+    if oin != args.vendor_oin:
+        raise UsageError(f"--vendor-cert carries OIN {oin}, not --vendor-oin {args.vendor_oin}")
+
+
+def _write_reports(args, report, view) -> list[str]:
+    from .report import html_report, junit_xml
+
+    written = []
+    if args.junit:
+        Path(args.junit).write_bytes(junit_xml(report))
+        written.append(args.junit)
+    if args.html:
+        Path(args.html).write_text(html_report(report), encoding="utf-8")
+        written.append(args.html)
+    return written
+
+
+def _view(args):
+    from .live import LiveView
+
+    return LiveView(quiet=args.quiet)
+
+
+def _workdir(args) -> Path:
+    folder = Path(args.workdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------------ source
+def _source(args) -> int:
+    from .serving import TlsSettings
+    from .source import SourceOptions, SourceSuite, TestPupils
+
+    view = _view(args)
+    try:
+        workdir = _workdir(args)
+        _check_vendor_cert(args)
+        cert, key, suite_ca = _suite_credentials(args, workdir, view)
+        chain_key, key_path = _chain_key(args, workdir, view)
+        pupils = TestPupils(zonder_inzage=args.pupil_zonder_inzage, zonder_toestemming=args.pupil_zonder_toestemming)
+        options = SourceOptions(
+            endpoint=args.endpoint, vendor_oin=args.vendor_oin, routeringskenmerk=args.routeringskenmerk,
+            brin=args.brin, vestiging=args.vestiging, sector=args.sector, cert=cert, key=key, ca=args.ca,
+            crl=args.crl, chain_key=chain_key, workdir=workdir, bundles=_bundles(args), pupils=pupils,
+            tc_host=args.tc_host, tc_port=args.tc_port, tc_public_url=args.tc_public_url,
+            tc_tls=TlsSettings(args.tc_tls_cert, args.tc_tls_key, args.ca) if args.tc_tls_cert else None,
+            tls_client_cert=args.tls_client_cert, tls_client_key=args.tls_client_key, tls_ca=args.tls_ca)
+        suite = SourceSuite(options, view)
+    except (UsageError, ValueError, OSError) as exc:
+        print(f"conformance source: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        tc_url = suite.start()
+        view.say(f"The suite's Traffic Center: [bold]{tc_url}[/] — configure it as your aanleverpunt's TC "
+                 "(sessiecontrole).")
+        view.say(f"The suite signs as OIN {suite.creds.oin}" + (f" with a TEST certificate: trust {suite_ca}"
+                                                                 if suite_ca else "") + ".")
+        view.say(f"Chain key for the zoeksleutel: {key_path}")
+        if args.wait:
+            view.say(f"Waiting {args.wait} s before the first request …")
+            time.sleep(args.wait)
+        report = suite.run()
+    finally:
+        suite.close()
+    written = _write_reports(args, report, view)
+    view.summary(report, written)
+    return report.exit_code
+
+
+# ------------------------------------------------------------------------------------------------------ target
+def _target(args) -> int:
+    try:
+        from .target import TargetOptions, TargetSuite
+    except ImportError as exc:  # pragma: no cover - the target role needs the reference school
+        print(f"conformance target: not available ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    from .serving import TlsSettings
+
+    view = _view(args)
+    try:
+        workdir = _workdir(args)
+        _check_vendor_cert(args)
+        cert, key, suite_ca = _suite_credentials(args, workdir, view)
+        chain_key, key_path = _chain_key(args, workdir, view)
+        options = TargetOptions(
+            vendor_oin=args.vendor_oin, routeringskenmerk=args.routeringskenmerk, brin=args.brin,
+            vestiging=args.vestiging, sector=args.sector, cert=cert, key=key, ca=args.ca, crl=args.crl,
+            chain_key=chain_key, chain_key_path=key_path, workdir=workdir, bundles=_bundles(args),
+            host=args.host, port=args.port, public_url=args.public_url,
+            tls=TlsSettings(args.tls_cert, args.tls_key, args.ca) if args.tls_cert else None,
+            timeout_s=args.timeout, surfaced=args.surfaced, max_attempts=args.max_attempts)
+        suite = TargetSuite(options, view)
+    except (UsageError, ValueError, OSError) as exc:
+        print(f"conformance target: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        suite.start()
+        view.say(f"The suite signs as OIN {suite.creds.oin}" + (f" with a TEST certificate: trust {suite_ca}"
+                                                                 if suite_ca else "") + ".")
+        view.say(f"Chain key for the zoeksleutel: {key_path}")
+        view.say(suite.instructions())
+        report = suite.run()
+    finally:
+        suite.close()
+    written = _write_reports(args, report, view)
+    view.summary(report, written)
+    return report.exit_code
+
+
+# ------------------------------------------------------------------------------------------------------ parser
+def _common(p, *, vendor_side: str) -> None:
+    p.add_argument("--vendor-oin", required=True, help="the OIN of the vendor's certificate (subject.serialNumber)")
+    p.add_argument("--routeringskenmerk", required=True, help=f"the vendor's {vendor_side} aanleverpunt")
+    p.add_argument("--brin", required=True, help="the BRIN of the vendor's school under test")
+    p.add_argument("--vestiging", default="00")
+    p.add_argument("--sector", default="PO", choices=("PO", "VO", "SWV"), help="the sector of that school")
+    p.add_argument("--cert", help="the suite's signing certificate (PEM; default: a TEST PKI the suite makes in "
+                   "--workdir, whose CA the vendor must trust)")
+    p.add_argument("--key", help="the suite's private key (PEM)")
+    p.add_argument("--ca", required=True, help="trust anchors for the vendor's certificate (root and intermediate "
+                   "CA certificates, PEM)")
+    p.add_argument("--crl", help="CRLs of those CAs (PEM)")
+    p.add_argument("--vendor-cert", help="the vendor's certificate: checked against --ca/--crl and --vendor-oin "
+                   "before anything is sent")
+    p.add_argument("--zoeksleutel-key", help="the chain key (kid:base64) both sides compute zoeksleutels with "
+                   "(default: one the suite makes in --workdir)")
+    p.add_argument("--bundles", help="folder of official dossier bundles, one subfolder per standaardversie")
+    p.add_argument("--workdir", default="var/conformance", help="where the suite keeps its TC database and PKI")
+    p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    p.add_argument("--quiet", action="store_true", help="no live view (the exit code still tells)")
+
+
+def add_parser(subparsers) -> None:
+    conf = subparsers.add_parser("conformance", help="test a vendor's source or target against the chain's rules "
+                                 "(exit 0 only when every must holds)")
+    sub = conf.add_subparsers(dest="conformance_command", required=True, metavar="ACTION")
+
+    lst = sub.add_parser("list", help="the scenario catalogue")
+    lst.add_argument("--role", choices=("source", "target"))
+    lst.add_argument("--format", choices=("text", "markdown"), default="text")
+    lst.add_argument("-v", "--verbose", action="store_true", help="also the rule texts, what is sent and expected, "
+                     "and how to fix a failure")
+    lst.set_defaults(func=_list)
+
+    src = sub.add_parser("source", help="the suite plays target and Traffic Center; drives your documentRequest "
+                         "endpoint")
+    src.add_argument("--endpoint", required=True, help="your aanleverpunt's documentRequest URL (its wsa:To)")
+    _common(src, vendor_side="source")
+    src.add_argument("--tls-client-cert", help="the suite's TLS client certificate towards an https endpoint")
+    src.add_argument("--tls-client-key")
+    src.add_argument("--tls-ca", help="CAs of your TLS server certificate (default: --ca)")
+    src.add_argument("--tc-host", default="127.0.0.1", help="where the suite's TC listens")
+    src.add_argument("--tc-port", type=int, default=8470)
+    src.add_argument("--tc-public-url", help="the TC's address as your system reaches it (default: http://host:port)")
+    src.add_argument("--tc-tls-cert", help="serve the suite's TC over two-way TLS with this certificate")
+    src.add_argument("--tc-tls-key")
+    src.add_argument("--pupil-zonder-inzage", metavar="BSN", help="a pupil whose PO dossier is ready, no inzage")
+    src.add_argument("--pupil-zonder-toestemming", metavar="BSN", help="a pupil whose VO-VO dossier is ready, no "
+                     "toestemming")
+    src.add_argument("--wait", type=float, default=0, help="seconds to wait after the TC is up, before the first "
+                     "request")
+    src.set_defaults(func=_source)
+
+    tgt = sub.add_parser("target", help="the suite plays Traffic Center and test school; grades the transfers your "
+                         "target runs")
+    _common(tgt, vendor_side="target")
+    tgt.add_argument("--host", default="127.0.0.1", help="where the suite's TC and test school listen")
+    tgt.add_argument("--port", type=int, default=8471)
+    tgt.add_argument("--public-url", help="their address as your system reaches it (default: http://host:port)")
+    tgt.add_argument("--tls-cert", help="serve over two-way TLS with this certificate (client certificates from --ca)")
+    tgt.add_argument("--tls-key")
+    tgt.add_argument("--timeout", type=float, default=600, help="seconds to wait for your transfers (default 600)")
+    tgt.add_argument("--max-attempts", type=int, default=4, help="attempts allowed on the TC's Fault (default 4)")
+    tgt.add_argument("--surfaced", metavar="FILE", help="what your system showed the school for the run (a log or "
+                     "export), for OSO-DOEL-FINDINGS-SURFACED")
+    tgt.set_defaults(func=_target)
