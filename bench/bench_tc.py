@@ -83,6 +83,7 @@ def _overdracht(zoeksleutel: str) -> str:
 
 def _sessiecontrole(sessie_id: str, zoeksleutel: str) -> str:
     return (f'<tc:sessiecontroleRequest xmlns:tc="{TC}"><tc:sessieId>{sessie_id}</tc:sessieId>'
+            f"<tc:aanvragerOin>{DOEL_OIN}</tc:aanvragerOin>"
             f"<tc:bronRouteringskenmerk>{BRON_RK}</tc:bronRouteringskenmerk><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>"
             f"<tc:doelBrin>{DOEL_BRIN}</tc:doelBrin><tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort>"
             f"<tc:zoeksleutel>{zoeksleutel}</tc:zoeksleutel><tc:pgnfrag>{PGNFRAG}</tc:pgnfrag>"

@@ -338,9 +338,6 @@ def test_the_contract_is_served(school):
                                                           "aanleverpunt-1.wsdl").read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason="contract gap: sessiecontroleRequest does not carry the requester's OIN, so "
-                   "neither the TC nor the source can tell that the documentRequest comes from the session's own "
-                   "target vendor")
 def test_another_vendor_with_the_sessions_details_gets_no_dossier(school, tc):
     sessie = open_session(school, tc, "127095823")
     stranger = school.ap_client("stranger-las", STRANGER_OIN)

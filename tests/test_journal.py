@@ -49,6 +49,7 @@ def overdracht(doel_brin=DOEL_BRIN, zoeksleutel=ZOEKSLEUTEL) -> bytes:
 def sessiecontrole(sessie_id: str) -> bytes:
     return envelope(
         f'<tc:sessiecontroleRequest xmlns:tc="{TC}"><tc:sessieId>{sessie_id}</tc:sessieId>'
+        f'<tc:aanvragerOin>{DOEL_OIN}</tc:aanvragerOin>'
         f'<tc:bronRouteringskenmerk>{BRON_RK}</tc:bronRouteringskenmerk><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>'
         f'<tc:doelBrin>{DOEL_BRIN}</tc:doelBrin><tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort>'
         f'<tc:zoeksleutel>{ZOEKSLEUTEL}</tc:zoeksleutel><tc:pgnfrag>{PGNFRAG}</tc:pgnfrag>'

@@ -45,7 +45,7 @@ def _client_main(spec: dict) -> int:
     from gateway.client import WusSignature, client_for
     from gateway.wsse import Credentials, MemoryReplayStore, TrustStore
 
-    from tests.tc_harness import BRON_BRIN, BRON_RK, DOEL_BRIN, DOEL_RK, PGNFRAG, TC_WSDL
+    from tests.tc_harness import BRON_BRIN, BRON_RK, DOEL_BRIN, DOEL_OIN, DOEL_RK, PGNFRAG, TC_WSDL
 
     class Routed(Transport):
         """Addresses the public URL (wsa:To), sends the request to ``self.target``."""
@@ -102,7 +102,8 @@ def _client_main(spec: dict) -> int:
             record["sessie"] = opened.sessieId
         if opened is not None and opened.resultaat == "Geslaagd":
             checked = call("sessiecontrole", record, bron_transport, b, bron_plugin, bron.sessiecontrole,
-                           sessieId=opened.sessieId, bronRouteringskenmerk=BRON_RK, bronBrin=BRON_BRIN,
+                           sessieId=opened.sessieId, aanvragerOin=DOEL_OIN, bronRouteringskenmerk=BRON_RK,
+                           bronBrin=BRON_BRIN,
                            doelBrin=DOEL_BRIN, **leerling)
             if checked is not None:
                 record["sessiecontrole"] = checked.resultaat
@@ -384,14 +385,14 @@ def test_a_session_opened_on_one_server_is_checked_and_closed_on_the_other(clust
     opened = doel.overdracht(doelRouteringskenmerk=DOEL_RK, **leerling)
     assert opened.resultaat == "Geslaagd"
     bron_transport.target = b
-    checked = bron.sessiecontrole(sessieId=opened.sessieId, bronRouteringskenmerk=BRON_RK, **leerling)
+    checked = bron.sessiecontrole(sessieId=opened.sessieId, aanvragerOin=DOEL_OIN, bronRouteringskenmerk=BRON_RK, **leerling)
     assert (checked.resultaat, checked.doelSector) == ("Geslaagd", "VO")
     doel_transport.target = b
     closed = doel.afmelding(sessieId=opened.sessieId,
                             aanleverpuntResultaat=[{"routeringskenmerk": BRON_RK, "resultaat": "OverdrachtGeslaagd"}])
     assert (closed.resultaat, closed.sessieResultaat) == ("Geslaagd", "OverdrachtGeslaagd")
     bron_transport.target = a  # the first server sees the close at once: no cache between them
-    assert bron.sessiecontrole(sessieId=opened.sessieId, bronRouteringskenmerk=BRON_RK,
+    assert bron.sessiecontrole(sessieId=opened.sessieId, aanvragerOin=DOEL_OIN, bronRouteringskenmerk=BRON_RK,
                                **leerling).resultaat == "SessieReedsAfgemeld"
     db = _database(cluster)
     try:

@@ -175,7 +175,7 @@ def test_inactive_doel_aanleverpunt(register):
 # --- sessiecontrole ------------------------------------------------------------------------------------------------
 
 def control(register, sessie, **kw):
-    args = dict(bron_routeringskenmerk=BRON_RK, bron_brin="00YY", doel_brin="11AA",
+    args = dict(aanvrager_oin=DOEL_OIN, bron_routeringskenmerk=BRON_RK, bron_brin="00YY", doel_brin="11AA",
                 overdrachtsoort="overstapdossier", leerling=ZK, now=NOW)
     args.update(kw)
     caller = args.pop("caller", BRON_OIN)
@@ -197,6 +197,7 @@ def test_sessiecontrole_matches_and_returns_the_doel_sector(register):
     (dict(leerling=Leerling("v1.k1.another-key-of-another-pupil-0000000", "823")), "SessieAfwijkend"),
     (dict(leerling=Leerling(ZK.zoeksleutel, "999")), "SessieAfwijkend"),
     (dict(overdrachtsoort="overdrachtbinnenbrin"), "GeenRelatieMetDoel"),
+    (dict(aanvrager_oin=OTHER_OIN), "SessieAfwijkend"),  # the documentRequest came from another vendor
 ])
 def test_sessiecontrole_refusals(register, kw, code):
     s = open_session(register).sessie

@@ -46,7 +46,7 @@ def open_session(doel, **kw):
 
 def control(bron, sessie_id, **kw):
     service, plugin = bron
-    args = dict(sessieId=sessie_id, bronRouteringskenmerk=BRON_RK, bronBrin=BRON_BRIN, doelBrin=DOEL_BRIN,
+    args = dict(sessieId=sessie_id, aanvragerOin=DOEL_OIN, bronRouteringskenmerk=BRON_RK, bronBrin=BRON_BRIN, doelBrin=DOEL_BRIN,
                 overdrachtsoort="overstapdossier", zoeksleutel=ZOEKSLEUTEL, pgnfrag=PGNFRAG)
     args.update(kw)
     answer = service.sessiecontrole(**args)
@@ -88,6 +88,7 @@ def test_rules_refuse_with_result_codes(tc, doel, bron):
     assert open_session(doel, doelRouteringskenmerk="0000000700000ZZ00000").resultaat == "AfnemerNietBekend"
     opened = open_session(doel)
     assert control(bron, opened.sessieId, pgnfrag="999").resultaat == "SessieAfwijkend"
+    assert control(bron, opened.sessieId, aanvragerOin=STRANGER_OIN).resultaat == "SessieAfwijkend"
     assert control(stranger, opened.sessieId).resultaat == "OnbekendAanleverpunt"
     assert control(bron, "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b").resultaat == "SessieOnbekend"
     assert close(stranger, opened.sessieId).resultaat == "LeverancierNietGeautoriseerd"

@@ -308,10 +308,6 @@ def test_a_signed_fault_is_reported_not_retried(gw):
     assert (account.sessie_id, account.exit_code) == (None, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="GAP (source/TC): a documentRequest signed by another vendor than the one "
-                   "that opened the session is answered with the dossier. The sessiecontroleRequest does not carry "
-                   "the requester's OIN, so the TC cannot compare it with the session's doel vendor, and the source "
-                   "does not know that vendor.")
 def test_a_documentrequest_from_another_vendor_than_the_sessions_gets_no_dossier(gw, target):
     with gw.database.unit_of_work() as repo:
         if repo.vendor(STRANGER_OIN) is None:

@@ -99,9 +99,11 @@ class BronClient:
             return None, UNAVAILABLE, "the answer carries no known resultaat"
         return answer, resultaat, ""
 
-    def sessiecontrole(self, verzoek: Verzoek) -> Sessiecontrole:
-        """Ask the TC whether ``verzoek`` matches its session; the fields go as received."""
-        args = dict(sessieId=verzoek.sessie_id, bronRouteringskenmerk=verzoek.bron_routeringskenmerk,
+    def sessiecontrole(self, verzoek: Verzoek, *, aanvrager_oin: str) -> Sessiecontrole:
+        """Ask the TC whether ``verzoek``, signed by ``aanvrager_oin``, matches its session; the fields go as
+        received."""
+        args = dict(sessieId=verzoek.sessie_id, aanvragerOin=aanvrager_oin,
+                    bronRouteringskenmerk=verzoek.bron_routeringskenmerk,
                     bronBrin=verzoek.bron_brin, doelBrin=verzoek.doel_brin, overdrachtsoort=verzoek.overdrachtsoort)
         if verzoek.koppelsleutel is not None:
             args["koppelsleutel"] = verzoek.koppelsleutel

@@ -174,6 +174,7 @@ def sessiecontrole(
     caller: str,
     sessie: Sessie | None,
     *,
+    aanvrager_oin: str,
     bron_routeringskenmerk: str,
     bron_brin: str,
     doel_brin: str,
@@ -181,7 +182,10 @@ def sessiecontrole(
     leerling: Leerling,
     now: datetime,
 ) -> Outcome:
-    """Step 3: a source checks that a documentRequest matches the session, before it answers."""
+    """Step 3: a source checks that a documentRequest matches the session, before it answers.
+
+    ``aanvrager_oin`` is the OIN that signed the documentRequest: it must be the vendor that opened the session,
+    else anyone who learnt a sessieId and a zoeksleutel could fetch the dossier while the session is open."""
     if not leerling.valid:
         return Outcome("OngeldigVerzoek")
     ap = register.aanleverpunt(bron_routeringskenmerk)
@@ -198,6 +202,7 @@ def sessiecontrole(
     matches = (
         ap.brin == bron_brin == sessie.bron_brin
         and doel_brin == sessie.doel_brin
+        and aanvrager_oin == sessie.doel_vendor_oin
         and overdrachtsoort == sessie.overdrachtsoort
         and bron_routeringskenmerk in sessie.aanleverpunten
         and (leerling.zoeksleutel, leerling.pgnfrag, leerling.koppelsleutel)

@@ -83,7 +83,7 @@ class Bron:
     """What the service needs, made once per GatewayApp: the store, the TC client, the chain keys, validation."""
 
     database: object
-    tc: object  # .sessiecontrole(Verzoek) -> Sessiecontrole (gateway.client.bron.BronClient)
+    tc: object  # .sessiecontrole(Verzoek, aanvrager_oin=OIN) -> Sessiecontrole (gateway.client.bron.BronClient)
     keys: object  # () -> tuple[ChainKey, ...]
     controle: Controle
 
@@ -114,7 +114,8 @@ def beantwoord(bron: Bron, verzoek: Verzoek, *, aanvrager_oin: str, message_id: 
     from ..store.school_repository import SchoolRepository
 
     now = now or datetime.now(timezone.utc)
-    sessiecontrole = bron.tc.sessiecontrole(verzoek)  # no transaction is held while the TC is asked
+    # no transaction is held while the TC is asked
+    sessiecontrole = bron.tc.sessiecontrole(verzoek, aanvrager_oin=aanvrager_oin)
     record, keys = None, ()
     if sessiecontrole.geslaagd:
         keys = bron.keys()

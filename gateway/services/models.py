@@ -47,7 +47,7 @@ OverdrachtResponse = model(TC_NS, "overdrachtResponse", [
     ("resultaat", req(Unicode)), ("sessieId", opt(Unicode)), ("aanleverpunt", many(Aanleverpunt)),
 ])
 SessiecontroleRequest = model(TC_NS, "sessiecontroleRequest", [
-    ("sessieId", req(Unicode)), ("bronRouteringskenmerk", req(Unicode)), ("bronBrin", req(Unicode)),
+    ("sessieId", req(Unicode)), ("aanvragerOin", req(Unicode)), ("bronRouteringskenmerk", req(Unicode)), ("bronBrin", req(Unicode)),
     ("doelBrin", req(Unicode)), ("overdrachtsoort", req(Unicode)), *_LEERLING,
 ])
 SessiecontroleResponse = model(TC_NS, "sessiecontroleResponse", [

@@ -75,7 +75,7 @@ class TrafficCenterService(ServiceBase):
     def sessiecontrole(ctx, r):
         verified, repo, _, now = _context(ctx)
         outcome = rules.sessiecontrole(
-            repo, verified.oin, repo.sessie(r.sessieId, for_update=True),
+            repo, verified.oin, repo.sessie(r.sessieId, for_update=True), aanvrager_oin=r.aanvragerOin,
             bron_routeringskenmerk=r.bronRouteringskenmerk, bron_brin=r.bronBrin, doel_brin=r.doelBrin,
             overdrachtsoort=r.overdrachtsoort, leerling=_leerling(r), now=now)
         _store_sessie(repo, outcome, new=False)
