@@ -31,6 +31,7 @@ from ..oso import identifiers as ids
 from ..oso.resultaat import CODES, SUCCESS
 from ..wsse import ns, oin_of
 from ..wsse.errors import SecurityError
+from ..wsse.faults import _PREFIXES
 from ..wsse.verify import WSSE_BST
 from ..wsse.xmlparse import DEFAULT_MAX_BYTES, parse_untrusted
 
@@ -41,7 +42,6 @@ _MESSAGE_ID = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]{1,250}")
 _RESPONSE_MESSAGE_ID = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?MessageID\b[^>]*>\s*([^<\s]{1,256})\s*</")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _DIGITS = re.compile(r"[0-9]{7,}")
-_FAULT_PREFIX = {ns.SOAP11: "soapenv", ns.WSSE: "wsse", ns.WSU: "wsu", ns.WSA: "wsa"}
 _UNREADABLE = {"GW-SIZE", "GW-XML", "R1008", "WS006"}  # refused before a tree existed: nothing can be read
 MAX_VALUES = 24  # BRINs / routeringskenmerken kept per entry
 
@@ -216,7 +216,7 @@ def redact(text: str | None, limit: int = 300) -> str | None:
 
 def faultcode_text(error: SecurityError) -> str:
     code_ns, local = error.faultcode
-    return f"{_FAULT_PREFIX.get(code_ns, 'f')}:{local}"
+    return f"{_PREFIXES.get(code_ns, 'f')}:{local}"  # as the Fault itself writes it
 
 
 def response_message_id(response: bytes) -> str | None:

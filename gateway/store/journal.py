@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -28,8 +27,6 @@ def _entry(row) -> JournalEntry:
 
 
 _INSERT = insert(_T)  # one statement, compiled once; each entry is its parameters
-VENDOR_TTL_S = 60.0
-_vendors: dict[str, tuple[float, str | None]] = {}
 
 
 def add_entry(repo, entry: JournalEntry) -> None:
@@ -38,20 +35,10 @@ def add_entry(repo, entry: JournalEntry) -> None:
 
 
 def vendor_name(repo, oin: str | None) -> str | None:
-    """The vendor's name as the register has it (remembered for a minute per process: a message's journal entry
-    should not cost a register lookup)."""
     if not oin:
         return None
-    now = time.monotonic()
-    hit = _vendors.get(oin)
-    if hit is not None and now - hit[0] < VENDOR_TTL_S:
-        return hit[1]
     vendor = repo.vendor(oin)
-    name = vendor.naam if vendor is not None else None
-    if len(_vendors) > 10_000:
-        _vendors.clear()
-    _vendors[oin] = (now, name)
-    return name
+    return vendor.naam if vendor is not None else None
 
 
 def _rows(repo, *conditions, limit: int = 2000) -> list[JournalEntry]:

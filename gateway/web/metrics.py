@@ -12,7 +12,6 @@ registry is served.
 from __future__ import annotations
 
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from ..oso.resultaat import CODES
 from ..wsse.errors import RULES
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-WSDL_DIR = Path(__file__).resolve().parents[2] / "wsdl"
 
 MESSAGES = Counter("oso_gateway_messages", "SOAP exchanges handled, by service, operation and outcome "
                    "(accepted, refused)", ["service", "operation", "outcome"])
@@ -46,11 +44,10 @@ JOURNAL_FAILURES = Counter("oso_gateway_journal_write_failures", "Journal entrie
 
 @lru_cache(maxsize=1)
 def known_operations() -> frozenset[str]:
-    """The operations our contracts declare (from the wsam:Action of each operation's input in wsdl/)."""
-    found = set()
-    for path in WSDL_DIR.glob("*.wsdl"):
-        found.update(re.findall(r'wsam:Action="urn:oso-gateway:[a-z]+:[0-9]+/([A-Za-z]+)"', path.read_text()))
-    return frozenset(op for op in found if not op.endswith("Response"))
+    """The operations our contracts declare (the WSDLs in wsdl/)."""
+    from ..servicedesk.diagnose import operations
+
+    return frozenset(op for _, op, _ in operations().values())
 
 
 def _label(value: str | None, allowed) -> str:

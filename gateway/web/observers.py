@@ -10,6 +10,7 @@ never breaking the refusal. The entry is built once per exchange and shared by t
 from __future__ import annotations
 
 import logging
+import time
 
 from ..journal.entry import JournalEntry, entry_from_exchange, with_vendor
 from ..store.journal import add_entry, vendor_name
@@ -33,17 +34,33 @@ def entry_of(ex) -> JournalEntry:
 
 
 class JournalObserver:
+    VENDOR_TTL_S = 60.0
+
     def __init__(self, database):
         self.database = database
+        self._vendors: dict[str, tuple[float, str | None]] = {}  # OIN -> (when read, name)
+
+    def vendor(self, repo, oin: str | None) -> str | None:
+        """The signer's name as the register has it, remembered for a minute: an entry should not cost every
+        message a register lookup (a renamed vendor shows its new name within the minute)."""
+        if not oin:
+            return None
+        now = time.monotonic()
+        hit = self._vendors.get(oin)
+        if hit is None or now - hit[0] >= self.VENDOR_TTL_S:
+            if len(self._vendors) > 10_000:
+                self._vendors.clear()
+            hit = self._vendors[oin] = (now, vendor_name(repo, oin))
+        return hit[1]
 
     def __call__(self, ex, repo) -> None:
         entry = entry_of(ex)
         if repo is not None:
-            add_entry(repo, with_vendor(entry, vendor_name(repo, entry.signer_oin)))
+            add_entry(repo, with_vendor(entry, self.vendor(repo, entry.signer_oin)))
             return
         try:
             with self.database.unit_of_work() as own:
-                add_entry(own, with_vendor(entry, vendor_name(own, entry.signer_oin)))
+                add_entry(own, with_vendor(entry, self.vendor(own, entry.signer_oin)))
         except Exception:  # the refusal is answered all the same
             metrics.JOURNAL_FAILURES.labels(entry.service).inc()
             log.warning("the journal entry of a refused message could not be written", exc_info=True,
