@@ -163,6 +163,13 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
     _s("OSO-BRON-SESSIE-AFWIJKEND", "a session mismatch is answered SessieAfwijkend", "OSO-STAP3 OSO-RESULTAAT",
        MUST, "the same request as OSO-BRON-SESSIECONTROLE-HONOURED", "resultaat SessieAfwijkend, no dossier",
        "Pass the TC's result code on in the documentResponse's resultaat."),
+    _s("OSO-BRON-ANDERE-LEVERANCIER", "a session is not served to another vendor", "OSO-STAP3 OSO-RESULTAAT", MUST,
+       "a documentRequest validly signed by another qualified vendor (a second trusted certificate, another OIN), "
+       "naming a session the suite's target opened for the PO-PO pupil",
+       "no dossier; resultaat SessieAfwijkend (the source names the verified signer to the TC as aanvragerOin, and "
+       "the TC refuses: the session is not that vendor's)",
+       "Send the OIN of the documentRequest's verified signer in sessiecontroleRequest/aanvragerOin, never one of "
+       "your own choosing, and honour the TC's answer: a session belongs to the vendor that opened it."),
     _s("OSO-BRON-SESSIE-ONBEKEND", "an unknown session is answered SessieOnbekend", "OSO-STAP3 OSO-RESULTAAT",
        SHOULD, "a documentRequest with a sessieId the TC never issued",
        "resultaat SessieOnbekend, no dossier",

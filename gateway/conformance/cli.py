@@ -9,6 +9,7 @@ from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SUITE_OIN = "00000001888888880000"  # the OIN of the suite's own TEST certificate, when it makes one
+OTHER_VENDOR_OIN = "00000001777777770000"  # another vendor's TEST certificate in that PKI
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,13 +49,24 @@ def _suite_credentials(args, workdir: Path, view) -> tuple[str, str, str | None]
         if not (args.cert and args.key):
             raise UsageError("--cert and --key go together")
         return args.cert, args.key, None
-    from ..pki import init_pki
+    from ..pki import init_pki, issue
 
     folder = workdir / "suite-pki"
     if not (folder / "ca.pem").exists():
         init_pki(folder, gateway_name="conformance-suite", gateway_oin=SUITE_OIN)
+        issue(folder, "conformance-other", OTHER_VENDOR_OIN)  # another vendor, for OSO-BRON-ANDERE-LEVERANCIER
     return (str(folder / "conformance-suite.cert.pem"), str(folder / "conformance-suite.key.pem"),
             str(folder / "ca.pem"))
+
+
+def _other_credentials(args, workdir: Path) -> tuple[str | None, str | None]:
+    """A second trusted certificate of another OIN: --other-cert/--other-key, or the one of the suite's TEST PKI."""
+    if getattr(args, "other_cert", None):
+        return args.other_cert, args.other_key or args.other_cert
+    folder = workdir / "suite-pki"
+    if not args.cert and (folder / "conformance-other.cert.pem").exists():
+        return str(folder / "conformance-other.cert.pem"), str(folder / "conformance-other.key.pem")
+    return None, None
 
 
 def _chain_key(args, workdir: Path, view):
@@ -142,6 +154,7 @@ def _source(args) -> int:
             tc_host=args.tc_host, tc_port=args.tc_port, tc_public_url=args.tc_public_url,
             tc_tls=TlsSettings(args.tc_tls_cert, args.tc_tls_key, args.ca) if args.tc_tls_cert else None,
             tls_client_cert=args.tls_client_cert, tls_client_key=args.tls_client_key, tls_ca=args.tls_ca)
+        options.other_cert, options.other_key = _other_credentials(args, workdir)
         suite = SourceSuite(options, view)
     except (UsageError, ValueError, OSError) as exc:
         print(f"conformance source: {exc}", file=sys.stderr)
@@ -252,6 +265,9 @@ def add_parser(subparsers) -> None:
     src.add_argument("--tc-public-url", help="the TC's address as your system reaches it (default: http://host:port)")
     src.add_argument("--tc-tls-cert", help="serve the suite's TC over two-way TLS with this certificate")
     src.add_argument("--tc-tls-key")
+    src.add_argument("--other-cert", help="a second certificate your system trusts, of another OIN (another "
+                     "vendor): for OSO-BRON-ANDERE-LEVERANCIER (default: the suite's own TEST PKI has one)")
+    src.add_argument("--other-key")
     src.add_argument("--pupil-zonder-inzage", metavar="BSN", help="a pupil whose PO dossier is ready, no inzage")
     src.add_argument("--pupil-zonder-toestemming", metavar="BSN", help="a pupil whose VO-VO dossier is ready, no "
                      "toestemming")

@@ -91,6 +91,8 @@ class SourceOptions:
     tls_ca: str | None = None  # CAs for the vendor's TLS server certificate (default: ca)
     timeout_s: float = 30.0
     untrusted: Credentials | None = None  # credentials from a CA the vendor does not trust (made when None)
+    other_cert: str | None = None  # a second TRUSTED certificate of another OIN (another vendor), and its key: it
+    other_key: str | None = None  # signs one request, and is the TLS client certificate for it on https
 
 
 @dataclass
@@ -136,6 +138,7 @@ class SourceSuite:
         self.tc = SuiteTc(options.workdir / "tc", options.cert, options.key, options.ca, options.crl,
                           host=options.tc_host, port=options.tc_port, public_url=options.tc_public_url,
                           tls=options.tc_tls)
+        self.other = Credentials.from_files(options.other_cert, options.other_key) if options.other_cert else None
         self.probes: list[Probe] = []
         self._http = None
         from ..web.app import load_schema
@@ -152,7 +155,9 @@ class SourceSuite:
         doel_url = self.tc.base_url + "/conformance/doel"
         self.tc.register(
             vendors=[Vendor(o.vendor_oin, "Vendor under test", gekwalificeerd=True),
-                     Vendor(suite, SUITE_NAME, gekwalificeerd=True)],
+                     Vendor(suite, SUITE_NAME, gekwalificeerd=True)]
+            + ([Vendor(self.other.oin, "Another vendor (conformance suite, TEST ONLY)", gekwalificeerd=True)]
+               if self.other is not None and self.other.oin not in (suite, o.vendor_oin) else []),
             schools=[School(o.brin, o.vestiging, Sector(o.sector), "School under test"),
                      School(DOEL_PO, "00", Sector.PO, "Conformance doelschool PO (TEST ONLY)"),
                      School(DOEL_VO, "00", Sector.VO, "Conformance doelschool VO (TEST ONLY)")],
@@ -177,17 +182,20 @@ class SourceSuite:
                 self.tc.recorder.exchanges.clear()
 
     # ---------------------------------------------------------------------------------------------- messages
+    def _http_session(self, cert: str | None, key: str | None):
+        import requests
+
+        s = requests.Session()
+        s.trust_env = False  # REQUESTS_CA_BUNDLE and proxies of the environment must not change what is tested
+        if cert:
+            s.cert = (cert, key or cert)
+        s.verify = (self.o.tls_ca or self.o.ca) if self.o.endpoint.startswith("https") else True
+        return s
+
     @property
     def http(self):
         if self._http is None:
-            import requests
-
-            s = requests.Session()
-            s.trust_env = False
-            if self.o.tls_client_cert:
-                s.cert = (self.o.tls_client_cert, self.o.tls_client_key or self.o.tls_client_cert)
-            s.verify = self.o.tls_ca or self.o.ca if self.o.endpoint.startswith("https") else True
-            self._http = s
+            self._http = self._http_session(self.o.tls_client_cert, self.o.tls_client_key)
         return self._http
 
     def _key(self, pgn: str, doel_brin: str, bron_brin: str | None = None) -> tuple[str, str]:
@@ -212,11 +220,11 @@ class SourceSuite:
         signed = sign_envelope(envelope, creds, to=to or self.o.endpoint, action=AP_ACTION, **kw)
         return signed.to_bytes(), signed.message_id, signed.signature_value
 
-    def post(self, label: str, data: bytes, *, soap_action: str = AP_ACTION) -> HttpExchange:
+    def post(self, label: str, data: bytes, *, soap_action: str = AP_ACTION, http=None) -> HttpExchange:
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{soap_action}"'}
         ex = HttpExchange(label, self.o.endpoint, data, headers)
         try:
-            r = self.http.post(self.o.endpoint, data=data, headers=headers, timeout=self.o.timeout_s)
+            r = (http or self.http).post(self.o.endpoint, data=data, headers=headers, timeout=self.o.timeout_s)
             ex.status, ex.response, ex.response_headers = r.status_code, r.content, dict(r.headers)
         except Exception as exc:  # the vendor's endpoint could not be reached: evidence, not a crash
             ex.error = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -232,8 +240,8 @@ class SourceSuite:
 
     def _probe(self, name: str, purpose: str, data: bytes, mid: str, sv: str, *, sessie_id: str | None,
                pupil: str | None, doel_brin: str, overdrachtsoort: str = OVERSTAP, hostile: bool = False,
-               soap_action: str = AP_ACTION) -> Probe:
-        ex = self.post(f"suite → vendor: documentRequest ({purpose})", data, soap_action=soap_action)
+               soap_action: str = AP_ACTION, http=None) -> Probe:
+        ex = self.post(f"suite → vendor: documentRequest ({purpose})", data, soap_action=soap_action, http=http)
         probe = Probe(name, purpose, ex, mid, sv, sessie_id, pupil, overdrachtsoort, doel_brin, hostile)
         if ex.error is None:
             probe.answer = read_answer(ex.response, status=ex.status, request_message_id=mid,
@@ -252,19 +260,19 @@ class SourceSuite:
         env = self.document_request(sessie_id, pgn=pgn, doel_brin=doel_brin, overdrachtsoort=overdrachtsoort,
                                     verzameldatum=verzameldatum)
         soap_action = sign_kw.pop("soap_action", AP_ACTION)
+        http = sign_kw.pop("http", None)
         data, mid, sv = self.sign(env, **sign_kw)
         if mutate is not None:
             data = mutate(data)
         return self._probe(name, purpose, data, mid, sv, sessie_id=sessie_id, pupil=pgn, doel_brin=doel_brin,
-                           overdrachtsoort=overdrachtsoort, hostile=hostile, soap_action=soap_action)
+                           overdrachtsoort=overdrachtsoort, hostile=hostile, soap_action=soap_action, http=http)
 
     # ---------------------------------------------------------------------------------------------- the run
-    PLAN = 22
-
     def exchange_all(self) -> None:
         p, o = self.o.pupils, self.o
         key = self.creds.private_key
-        self.view.begin("documentRequests to the vendor", self.PLAN)
+        planned = 20 + sum(x is not None for x in (p.zonder_inzage, p.zonder_toestemming, self.other))
+        self.view.begin("documentRequests to the vendor", planned)
         happy = self._request("happy-popo", "PO-PO test pupil", p.popo, DOEL_PO)
         self._request("happy-vovo", "VO-VO test pupil", p.vovo, DOEL_VO)
         self._request("happy-binnenbrin", "binnen-BRIN test pupil", p.binnenbrin, o.brin, overdrachtsoort=BINNENBRIN)
@@ -279,6 +287,14 @@ class SourceSuite:
         self._request("sessie-afwijkend", "session opened for another pupil", p.popo, DOEL_PO, sessie_pgn=p.onbekend)
         self._request("sessie-onbekend", "a sessieId the TC never issued", p.popo, DOEL_PO,
                       sessie_id=str(uuid.uuid4()))
+        if self.other is not None:  # over https its TLS client certificate is the other vendor's too (WT001)
+            http = self._http_session(o.other_cert, o.other_key) if o.tls_client_cert else None
+            try:
+                self._request("andere-leverancier", "signed by another vendor", p.popo, DOEL_PO, creds=self.other,
+                              http=http)
+            finally:
+                if http is not None:
+                    http.close()
         # ---- hostile requests: each would fetch the PO-PO dossier if it were accepted
         self._request("unsigned", "no wsse:Security", p.popo, DOEL_PO, hostile=True, mutate=mutations.strip_security)
         other = self._session(p.popo, DOEL_PO)
@@ -473,16 +489,20 @@ def _afwijkend(suite, s):
     return _expect_result(suite, s, "sessie-afwijkend", "SessieAfwijkend", release=False)
 
 
+@grader("OSO-BRON-ANDERE-LEVERANCIER")
+def _andere_leverancier(suite, s):
+    if suite.other is None:
+        return Result(s, NOT_APPLICABLE, "the suite holds no second trusted certificate of another OIN (give "
+                      "--other-cert/--other-key, or let the suite make its own TEST PKI)")
+    return _expect_result(suite, s, "andere-leverancier", "SessieAfwijkend", release=False)
+
+
 @grader("OSO-BRON-SESSIE-ONBEKEND")
 def _sessie_onbekend(suite, s):
     return _expect_result(suite, s, "sessie-onbekend", "SessieOnbekend", release=False)
 
 
 # ---- the answers' signatures
-_NAMED = ("happy-popo", "happy-vovo", "happy-binnenbrin", "geweigerd", "leerling-onbekend", "zonder-inzage",
-          "zonder-toestemming", "verzameldatum", "sessie-afwijkend", "sessie-onbekend")
-
-
 def _graded(suite: SourceSuite) -> list[Probe]:
     return [p for p in suite.probes if not p.hostile and p.answer is not None and not p.answer.parse_error]
 
@@ -715,9 +735,10 @@ def _first(suite, s):
             evidence += [p.exchange] + suite.tc_evidence(mine[:1])
         elif timely[0].resultaat != "Geslaagd":
             c = timely[0]
-            problems.append(f"{p.name}: the TC refused the vendor's sessiecontrole with {c.resultaat} (fields: "
-                            f"bronRouteringskenmerk {c.fields.get('bronRouteringskenmerk')}, overdrachtsoort "
-                            f"{c.fields.get('overdrachtsoort')})")
+            fields = ", ".join(f"{k} {c.fields[k]}" for k in ("aanvragerOin", "bronRouteringskenmerk", "bronBrin",
+                                                              "doelBrin", "overdrachtsoort") if k in c.fields)
+            problems.append(f"{p.name}: the TC refused the vendor's sessiecontrole with {c.resultaat} (it sent "
+                            f"{fields})")
             evidence += [p.exchange] + suite.tc_evidence([c])
         else:
             notes.append(f"{p.name}: sessiecontrole answered Geslaagd "

@@ -102,13 +102,13 @@ class LocalSessiecontrole:
     def __init__(self, tc: SuiteTc, oin: str):
         self.tc, self.oin = tc, oin
 
-    def sessiecontrole(self, verzoek):
+    def sessiecontrole(self, verzoek, *, aanvrager_oin: str, **_context):
         from ..school.uitlevering import Sessiecontrole
 
         now = datetime.now(timezone.utc)
         with self.tc.database.unit_of_work() as repo:
             outcome = rules.sessiecontrole(
-                repo, self.oin, repo.sessie(verzoek.sessie_id, for_update=True),
+                repo, self.oin, repo.sessie(verzoek.sessie_id, for_update=True), aanvrager_oin=aanvrager_oin,
                 bron_routeringskenmerk=verzoek.bron_routeringskenmerk, bron_brin=verzoek.bron_brin,
                 doel_brin=verzoek.doel_brin, overdrachtsoort=verzoek.overdrachtsoort,
                 leerling=Leerling(verzoek.zoeksleutel, verzoek.pgnfrag, verzoek.koppelsleutel), now=now)
@@ -131,7 +131,8 @@ class BevindingenSchool:
         verzoek = Verzoek(f.get("sessieId", ""), f.get("bronRouteringskenmerk", ""), f.get("bronBrin", ""),
                           f.get("doelBrin", ""), f.get("overdrachtsoort", ""), f.get("zoeksleutel"),
                           f.get("pgnfrag"), f.get("koppelsleutel"))
-        controle = LocalSessiecontrole(self.suite.tc, self.suite.creds.oin).sessiecontrole(verzoek)
+        controle = LocalSessiecontrole(self.suite.tc, self.suite.creds.oin).sessiecontrole(verzoek,
+                                                                                         aanvrager_oin=vm.oin)
         resultaat, dossier = controle.resultaat, None
         if controle.geslaagd:
             found = zs.zoek([self.suite.o.chain_key], verzoek.zoeksleutel or "", verzoek.pgnfrag or "",
@@ -179,7 +180,6 @@ class TargetSuite:
                           settings={"zoeksleutel_key": options.chain_key_path or "",
                                     "bundles_dir": ""})
         self.injector = None
-        self._started_at = time.perf_counter()
 
     # ------------------------------------------------------------------------------------------------- set-up
     @property
@@ -251,7 +251,6 @@ class TargetSuite:
         with self.tc.database.unit_of_work() as repo:
             school = SchoolRepository.of(repo)
             laad_testleerlingen(school, datum=now.date(), now=now, brin=TEST_BRIN)
-            laad_testleerlingen(school, datum=now.date(), now=now, brin=STORING_BRIN)
 
             class OnlyBinnenBrin:  # the binnen-BRIN test pupil, at the vendor's own school
                 def put_dossier(self, record):
@@ -280,7 +279,6 @@ class TargetSuite:
         if self.tc.recorder is not None:
             with self.tc.recorder._lock:
                 self.tc.recorder.exchanges.clear()
-        self._started_at = time.perf_counter()
 
     # ------------------------------------------------------------------------------------------------- watching
     def expected_keys(self) -> dict[str, Transfer]:

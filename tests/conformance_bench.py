@@ -1,0 +1,263 @@
+"""The conformance suite's self-test bench: the suite's own TC and, as the vendor under test, our reference source
+(the gateway app with its /school/aanleverpunt, own SQLite, the test school's pupils) or our reference target
+(``gateway.client.target.Doelsysteem``), all on real HTTP ports in this process.
+
+A broken variant of the reference is made by a small WSGI wrapper in front of it (``front.wrap``: rewriting the
+answers or the requests with the mutation tools of ``gateway.conformance.mutations``) or by monkeypatching one
+rule of the reference in this process; see tests/conformance_variants.py.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.conformance.serving import Running, TlsSettings, bind
+from gateway.conformance.source import SourceOptions, SourceSuite, TestPupils
+from gateway.conformance.target import TargetOptions, TargetSuite
+from gateway.dossier import load_bundles
+from gateway.oso.zoeksleutel import ChainKey
+from gateway.store import Database
+from gateway.store.testschool import TEST_ROUTERINGSKENMERK
+from gateway.wsse import Credentials
+
+from .conftest import SHARED
+
+SUITE_OIN = "00000001888888880000"
+OTHER_VENDOR_OIN = "00000001777777770000"  # another vendor the reference trusts
+TARGET_VENDOR_OIN = "00000001000000000044"
+TARGET_BRIN, TARGET_RK = "11AA", "0000000700000AA00000"
+BUNDLES_DIR = SHARED / "oso-gegevensset"
+AP_PATH = "/school/aanleverpunt"
+
+_BUNDLES = None
+
+
+def bundles():
+    global _BUNDLES
+    if _BUNDLES is None:
+        _BUNDLES = load_bundles(BUNDLES_DIR)
+    return _BUNDLES
+
+
+class Front:
+    """A WSGI app that passes everything to ``app``, or to ``wrap`` when a variant set one."""
+
+    def __init__(self, app):
+        self.app = app
+        self.wrap = None
+
+    def __call__(self, environ, start_response):
+        return (self.wrap or self.app)(environ, start_response)
+
+
+class RewriteAnswers:
+    """Rewrite the answers of the aanleverpunt (``fn(body, environ) -> body``), as a proxy or a broken stack would."""
+
+    def __init__(self, app, fn):
+        self.app, self.fn = app, fn
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != AP_PATH or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda chunk: None
+
+        body = b"".join(self.app(environ, capture))
+        body, extra = self.fn(body, environ), []
+        if isinstance(body, tuple):
+            body, extra = body
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + extra + [("Content-Length", str(len(body)))])
+        return [body]
+
+
+class RewriteRequests:
+    """Rewrite the requests to the aanleverpunt before the reference sees them (``fn(data, environ) -> data``)."""
+
+    def __init__(self, app, fn):
+        self.app, self.fn = app, fn
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == AP_PATH and environ.get("REQUEST_METHOD") == "POST":
+            data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            data = self.fn(data, environ)
+            environ["wsgi.input"] = io.BytesIO(data)
+            environ["CONTENT_LENGTH"] = str(len(data))
+        return self.app(environ, start_response)
+
+
+@dataclass
+class SourceBench:
+    suite: SourceSuite
+    ref_app: object
+    server: Running
+    front: Front
+    vendor: Credentials  # the reference source's signing credentials
+    suite_creds: Credentials
+    pupils: TestPupils
+    tmp: Path
+    database: Database
+
+    @property
+    def aanleverpunt(self):
+        """The reference's SecurityMiddleware for /school/aanleverpunt."""
+        return self.ref_app.services[AP_PATH][0]
+
+    @property
+    def bron(self):
+        from gateway.services.aanleverpunt import BRON_KEY
+
+        return self.aanleverpunt.endpoint.environ[BRON_KEY]
+
+    def run(self):
+        self.suite.reset()
+        return self.suite.run()
+
+    def stop(self):
+        self.suite.close()
+        self.server.stop()
+        self.database.dispose()
+
+
+def _extra_pupils(school, today, now, rng) -> tuple[str, str]:
+    """A PO-PO dossier without inzage and a VO-VO dossier without toestemming, made like the test school's own."""
+    from gateway.school.synthetisch import bouw_dossier, genereer_leerling, test_bsn
+    from gateway.school.uitlevering import DossierRecord
+
+    zonder_inzage, zonder_toestemming = test_bsn(rng), test_bsn(rng)
+    for pgn, profiel, inzage in ((zonder_inzage, "POPO", None), (zonder_toestemming, "VOVO", today)):
+        data = bouw_dossier(genereer_leerling(rng, pgn=pgn), profiel, brin="00YY", datum=today, inzage=inzage,
+                            toestemming=False)
+        school.put_dossier(DossierRecord("00YY", pgn, "BSN", "overstapdossier", profiel, data, today, True,
+                                         inzage, None, bijgewerkt=now))
+    return zonder_inzage, zonder_toestemming
+
+
+@dataclass
+class Reference:
+    """Our reference source, as a vendor's system under test: the gateway app on a port of its own."""
+
+    server: Running
+    app: object
+    database: Database
+    pupils: TestPupils
+    key: ChainKey
+    key_path: Path
+    url: str  # its documentRequest endpoint
+
+
+def reference_source(pki, tmp: Path, *, tls: bool = False) -> Reference:
+    """Bound (not yet serving: ``start(tc_url)``), with the test school's pupils and two more: a PO dossier without
+    inzage and a VO-VO dossier without toestemming."""
+    from gateway.school.testleerlingen import laad_testleerlingen
+    from gateway.store.school_repository import SchoolRepository
+
+    key = ChainKey.generate("test")
+    key_path = tmp / "zoeksleutel.key"
+    key_path.write_text(key.to_text())
+    database = Database(f"sqlite:///{tmp / 'reference.db'}")
+    database.migrate()
+    now = datetime.now(timezone.utc)
+    with database.unit_of_work() as repo:
+        school = SchoolRepository.of(repo)
+        laad_testleerlingen(school, datum=now.date(), now=now)
+        zonder_inzage, zonder_toestemming = _extra_pupils(school, now.date(), now, random.Random("bench"))
+    gw = pki.gateway
+    server = bind(tls=TlsSettings(str(gw.cert_path), str(gw.key_path), str(pki.ca)) if tls else None)
+    return Reference(server, None, database, TestPupils(zonder_inzage=zonder_inzage,
+                                                        zonder_toestemming=zonder_toestemming),
+                     key, key_path, server.url + AP_PATH)
+
+
+def start_reference(pki, ref: Reference, tmp: Path, tc_url: str) -> Front:
+    """Serve the reference source, its sessiecontrole going to ``tc_url`` (answers signed by the suite's OIN)."""
+    from gateway.store.testschool import register_test_school
+    from gateway.web.app import GatewayApp
+
+    gw = pki.gateway
+    tls = ref.server.url.startswith("https")
+    config = Config(port=ref.server.port, cert=str(gw.cert_path), key=str(gw.key_path), ca=str(pki.ca),
+                    crl=str(pki.crl), database_url=ref.database.url, zoeksleutel_key=str(ref.key_path),
+                    bundles_dir=str(BUNDLES_DIR), tc_url=tc_url, tc_oin=SUITE_OIN,
+                    dashboard_key=str(tmp / "dashboard.key"),
+                    tls_cert=str(gw.cert_path) if tls else "", tls_key=str(gw.key_path) if tls else "",
+                    tls_client_ca=str(pki.ca) if tls else "")
+    with ref.database.unit_of_work() as repo:
+        register_test_school(repo, gateway_base_url=config.base_url)
+    ref.app = GatewayApp(config, database=ref.database)
+    front = Front(ref.app)
+    ref.server.start(front)
+    return front
+
+
+def start_source_bench(pki, tmp: Path, *, tls: bool = False) -> SourceBench:
+    suite_party = pki.party("conformance-suite", SUITE_OIN)
+    gw = pki.gateway
+    ref = reference_source(pki, tmp, tls=tls)
+    options = SourceOptions(
+        endpoint=ref.url, vendor_oin=gw.oin, routeringskenmerk=TEST_ROUTERINGSKENMERK, brin="00YY",
+        cert=str(suite_party.cert_path), key=str(suite_party.key_path), ca=str(pki.ca), crl=str(pki.crl),
+        chain_key=ref.key, workdir=tmp / "suite", bundles=bundles(), pupils=ref.pupils,
+        tls_client_cert=str(suite_party.cert_path) if tls else None,
+        tls_client_key=str(suite_party.key_path) if tls else None,
+        other_cert=str(pki.party("conformance-other", OTHER_VENDOR_OIN).cert_path),
+        other_key=str(pki.party("conformance-other", OTHER_VENDOR_OIN).key_path))
+    suite = SourceSuite(options)
+    front = start_reference(pki, ref, tmp, suite.start())
+    return SourceBench(suite, ref.app, ref.server, front, Credentials.from_files(gw.cert_path, gw.key_path),
+                       Credentials.from_files(suite_party.cert_path, suite_party.key_path), ref.pupils, tmp,
+                       ref.database)
+
+
+# ------------------------------------------------------------------------------------------------------ target
+@dataclass
+class TargetBench:
+    suite: TargetSuite
+    key: ChainKey
+    vendor: Credentials
+    pki: object
+    tmp: Path
+
+    def doelsysteem(self, **overrides):
+        from gateway.client.target import Doelsysteem
+
+        args = dict(tc_url=self.suite.tc.url, chain_key=self.key, bundles=bundles())
+        args.update(overrides)
+        return Doelsysteem(self.vendor, self.pki.trust(), **args)
+
+    def run_transfers(self, doel, *, surfaced: Path | None = None) -> list:
+        accounts = []
+        for t in self.suite.transfers:
+            accounts.append(doel.transfer(bron_brin=t.bron_brin, doel_brin=TARGET_BRIN,
+                                          doel_routeringskenmerk=TARGET_RK, pgn=t.pgn,
+                                          overdrachtsoort=t.overdrachtsoort))
+        if surfaced is not None:
+            surfaced.write_text("\n\n".join(a.render() for a in accounts), encoding="utf-8")
+        return accounts
+
+    def stop(self):
+        self.suite.close()
+
+
+def start_target_bench(pki, tmp: Path, **options) -> TargetBench:
+    key = ChainKey.generate("test")
+    key_path = tmp / "zoeksleutel.key"
+    key_path.write_text(key.to_text())
+    suite_party = pki.party("conformance-suite", SUITE_OIN)
+    vendor = pki.credentials("conformance-doel", TARGET_VENDOR_OIN)
+    opts = TargetOptions(vendor_oin=TARGET_VENDOR_OIN, routeringskenmerk=TARGET_RK, brin=TARGET_BRIN,
+                         cert=str(suite_party.cert_path), key=str(suite_party.key_path), ca=str(pki.ca),
+                         crl=str(pki.crl), chain_key=key, chain_key_path=str(key_path), workdir=tmp / "suite",
+                         bundles=bundles(), timeout_s=30, settle_s=0.3, surfaced=str(tmp / "surfaced.txt"),
+                         **options)
+    suite = TargetSuite(opts)
+    suite.start()
+    return TargetBench(suite, key, vendor, pki, tmp)

@@ -1,0 +1,118 @@
+"""`oso-gateway conformance source` and `conformance target` end to end, as a vendor runs them, over HTTPS with
+client certificates: against our reference source (its endpoint on two-way TLS) and our reference target (the
+suite's TC and test school on two-way TLS). Exit code 0, JUnit and HTML written, the live view's lines printed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import requests
+from lxml import etree
+
+from gateway.cli import main
+from gateway.store.testschool import TEST_ROUTERINGSKENMERK
+
+from .conformance_bench import (BUNDLES_DIR, SUITE_OIN, TARGET_BRIN, TARGET_RK, TARGET_VENDOR_OIN, reference_source,
+                                start_reference)
+from .conftest import free_port
+
+
+def _junit_counts(path) -> tuple[str, str, str]:
+    suite = etree.parse(str(path)).getroot().find("testsuite")
+    return suite.get("failures"), suite.get("errors"), suite.get("tests")
+
+
+def test_source_command_against_the_reference_over_two_way_tls(pki, tmp_path, capsys):
+    suite = pki.party("conformance-suite", SUITE_OIN)
+    gw = pki.gateway
+    ref = reference_source(pki, tmp_path, tls=True)
+    port = free_port()
+    start_reference(pki, ref, tmp_path, f"http://127.0.0.1:{port}/tc")
+    try:
+        args = ["conformance", "source", "--endpoint", ref.url, "--vendor-oin", gw.oin,
+                "--routeringskenmerk", TEST_ROUTERINGSKENMERK, "--brin", "00YY", "--cert", str(suite.cert_path),
+                "--key", str(suite.key_path), "--ca", str(pki.ca), "--crl", str(pki.crl),
+                "--vendor-cert", str(gw.cert_path), "--zoeksleutel-key", str(ref.key_path), "--bundles",
+                str(BUNDLES_DIR), "--tc-port", str(port), "--tls-client-cert", str(suite.cert_path),
+                "--tls-client-key", str(suite.key_path), "--tls-ca", str(pki.ca),
+                "--other-cert", str(pki.party("conformance-other", "00000001777777770000").cert_path),
+                "--other-key", str(pki.party("conformance-other", "00000001777777770000").key_path),
+                "--pupil-zonder-inzage", ref.pupils.zonder_inzage,
+                "--pupil-zonder-toestemming", ref.pupils.zonder_toestemming, "--workdir", str(tmp_path / "wd"),
+                "--junit", str(tmp_path / "junit.xml"), "--html", str(tmp_path / "report.html")]
+        assert main(args) == 0, capsys.readouterr().err[-3000:]
+    finally:
+        ref.server.stop()
+        ref.database.dispose()
+    err = capsys.readouterr().err
+    assert f"http://127.0.0.1:{port}/tc" in err and "PASSED: every must holds" in err
+    assert "PASS OSO-BRON-SESSIECONTROLE-FIRST" in err
+    failures, errors, tests = _junit_counts(tmp_path / "junit.xml")
+    assert (failures, errors) == ("0", "0") and int(tests) >= 30
+    assert "PASSED — every must holds" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_source_command_refuses_a_vendor_certificate_of_another_oin(pki, tmp_path, capsys):
+    args = ["conformance", "source", "--endpoint", "http://127.0.0.1:9/ap", "--vendor-oin", "00000001000000000077",
+            "--routeringskenmerk", TEST_ROUTERINGSKENMERK, "--brin", "00YY", "--ca", str(pki.ca),
+            "--vendor-cert", str(pki.gateway.cert_path), "--workdir", str(tmp_path)]
+    assert main(args) == 2
+    assert "carries OIN" in capsys.readouterr().err
+
+
+def test_target_command_with_the_reference_target_over_two_way_tls(pki, tmp_path, capsys):
+    from gateway.client.target import Doelsysteem
+    from gateway.oso.zoeksleutel import ChainKey
+
+    suite = pki.party("conformance-suite", SUITE_OIN)
+    vendor = pki.credentials("conformance-doel", TARGET_VENDOR_OIN)
+    vendor_party = pki.party("conformance-doel", TARGET_VENDOR_OIN)
+    key = ChainKey.generate("test")
+    key_path = tmp_path / "zoeksleutel.key"
+    key_path.write_text(key.to_text())
+    surfaced = tmp_path / "surfaced.txt"
+    port = free_port()
+    args = ["conformance", "target", "--vendor-oin", TARGET_VENDOR_OIN, "--routeringskenmerk", TARGET_RK,
+            "--brin", TARGET_BRIN, "--sector", "VO", "--cert", str(suite.cert_path), "--key", str(suite.key_path),
+            "--ca", str(pki.ca), "--crl", str(pki.crl), "--zoeksleutel-key", str(key_path), "--bundles",
+            str(BUNDLES_DIR), "--port", str(port), "--tls-cert", str(pki.gateway.cert_path), "--tls-key",
+            str(pki.gateway.key_path), "--timeout", "60", "--surfaced", str(surfaced), "--workdir",
+            str(tmp_path / "wd"), "--junit", str(tmp_path / "junit.xml"), "--html", str(tmp_path / "report.html")]
+    out = {}
+    runner = threading.Thread(target=lambda: out.setdefault("code", main(args)))
+    runner.start()
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment overrides session.verify
+    session.cert, session.verify = (str(vendor_party.cert_path), str(vendor_party.key_path)), str(pki.ca)
+    base = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if session.get(base + "/health", timeout=2).status_code in (200, 503):
+                break
+        except requests.RequestException:
+            time.sleep(0.1)
+    doel = Doelsysteem(vendor, pki.trust(), tc_url=base + "/tc", chain_key=key, session=session)
+    from .conformance_bench import bundles
+
+    doel.bundles = bundles()
+    accounts = []
+    for pgn, bron, soort in (("127095823", "00YY", "overstapdossier"), ("127095824", "00YY", "overstapdossier"),
+                             ("127095825", "00YY", "overstapdossier"), ("118716943", TARGET_BRIN,
+                                                                        "overdrachtbinnenbrin"),
+                             ("127095823", "01YY", "overstapdossier")):
+        accounts.append(doel.transfer(bron_brin=bron, doel_brin=TARGET_BRIN, doel_routeringskenmerk=TARGET_RK,
+                                      pgn=pgn, overdrachtsoort=soort))
+    # the sixth transfer's pupil is the one the suite printed for the bevindingen school
+    printed = capsys.readouterr().err
+    line = next(x for x in printed.splitlines() if "bevindingen" in x and "PGN" in x)
+    pgn = line.split("PGN", 1)[1].split()[0]
+    accounts.append(doel.transfer(bron_brin="02YY", doel_brin=TARGET_BRIN, doel_routeringskenmerk=TARGET_RK, pgn=pgn,
+                                  overdrachtsoort="overstapdossier"))
+    surfaced.write_text("\n\n".join(a.render() for a in accounts), encoding="utf-8")
+    runner.join(90)
+    assert out.get("code") == 0, capsys.readouterr().err[-3000:]
+    failures, errors, tests = _junit_counts(tmp_path / "junit.xml")
+    assert (failures, errors, tests) == ("0", "0", "12")
+    assert "PASSED — every must holds" in (tmp_path / "report.html").read_text(encoding="utf-8")
