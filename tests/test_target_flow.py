@@ -11,9 +11,10 @@ from datetime import date
 import pytest
 from lxml import etree
 
-from gateway.client.overdracht import (FAULT, TRANSPORT, UNVERIFIED, Call, Failure, Reply, Step, TransferAccount,
-                                      TransferError, TransferRequest, flow, leerling_fields, result_for_failure)
-from gateway.client.target import Doelsysteem, dossier_of
+from gateway.client.overdracht import (FAULT, PROTOCOL, TRANSPORT, UNVERIFIED, Call, Failure, Reply, Step,
+                                      TransferAccount, TransferError, TransferRequest, flow, leerling_fields,
+                                      result_for_failure)
+from gateway.client.target import Doelsysteem, _failure_of, dossier_of
 from gateway.oso.zoeksleutel import ChainKey
 
 from .conftest import POVO_FULL
@@ -80,6 +81,44 @@ def test_a_source_that_fails_is_closed_with_the_documented_code_and_the_local_be
     assert [a["resultaat"] for a in calls[3].args["aanleverpuntResultaat"]] == ["Timeout", "OngeldigVerzoek"]
     assert result.resultaat == "OngeldigVerzoek" and not result.confirmed  # best of the two, computed here
     assert result.failed_at == "document"
+
+
+@pytest.mark.parametrize("failure, resultaat", [
+    (Failure(TRANSPORT, "unreachable"), "TrafficCenterNietBeschikbaar"),
+    (Failure(FAULT, "signed Fault soapenv:Server", server_side=True), "TrafficCenterNietBeschikbaar"),
+    (Failure(FAULT, "signed Fault soapenv:Client", server_side=False), "OngeldigVerzoek"),
+    (Failure(UNVERIFIED, "bad signature"), "OngeldigVerzoek"),
+    (Failure(PROTOCOL, "not the contract"), "OngeldigVerzoek"),
+])
+def test_no_answer_at_overdracht_ends_the_flow_with_the_documented_code(failure, resultaat):
+    """The TC's own trouble (no answer, a Server Fault) is TrafficCenterNietBeschikbaar; a refusal of our message
+    (a Client or WS-Security Fault) or an answer we cannot use is OngeldigVerzoek."""
+    calls, result = drive(request(), {"overdracht": Reply(failure=failure)})
+    assert [c.operation for c in calls] == ["overdracht"]
+    assert (result.sessie_id, result.resultaat, result.failed_at) == (None, resultaat, "overdracht")
+
+
+def _zeep_fault(code: str, message: str, dk_code: str | None = None):
+    from zeep.exceptions import Fault
+
+    detail = None
+    if dk_code is not None:
+        detail = etree.fromstring(f'<detail><gwf:securityFault xmlns:gwf="urn:x"><gwf:digikoppelingCode>{dk_code}'
+                                  '</gwf:digikoppelingCode></gwf:securityFault></detail>')
+    return Fault(message, code=code, detail=detail)
+
+
+@pytest.mark.parametrize("fault, server_side", [
+    (_zeep_fault("soapenv:Server", "GW-INTERNAL: down"), True),
+    (_zeep_fault("soapenv:Client", "GW-XSD: no"), False),
+    (_zeep_fault("wsse:FailedAuthentication", "PKI002: revoked [Digikoppeling 0002]", "0002"), False),
+    # Digikoppeling 0051 (not available) is the peer's trouble, whatever faultcode carries it
+    (_zeep_fault("soapenv:Client", "down", "0051"), True),
+    (_zeep_fault("f:Unavailable", "the service is not available [Digikoppeling 0051]"), True),
+])
+def test_a_fault_is_the_peers_trouble_when_soap_server_or_digikoppeling_0051(fault, server_side):
+    failure = _failure_of(fault)
+    assert (failure.kind, failure.server_side) == (FAULT, server_side)
 
 
 def test_the_failure_codes():
@@ -161,9 +200,10 @@ def test_the_account_tells_a_script_and_a_person_what_happened():
 # ---- the retry rules, against sockets that misbehave -------------------------------------------------------------
 
 class Listener:
-    """A TCP listener on loopback that counts connections and answers each one with ``reply`` (or closes it)."""
+    """A TCP listener on loopback that counts connections and answers each one with ``reply`` (or closes it);
+    ``reply`` may be a function of the request's body."""
 
-    def __init__(self, reply: bytes | None):
+    def __init__(self, reply):
         self.reply = reply
         self.count = 0
         self.requests: list[bytes] = []
@@ -194,7 +234,7 @@ class Listener:
                 except (OSError, AttributeError):
                     continue
                 if self.reply is not None:
-                    conn.sendall(self.reply)
+                    conn.sendall(self.reply(body) if callable(self.reply) else self.reply)
 
     def close(self):
         self.sock.close()
@@ -241,3 +281,39 @@ def test_an_answer_that_does_not_verify_is_not_retried(target):
         listener.close()
     assert listener.count == 1
     assert reply.failure.kind == UNVERIFIED and len(steps) == 1
+
+
+def test_a_signed_server_fault_of_the_tc_at_overdracht_is_tc_niet_beschikbaar_and_not_retried(pki, target):
+    """The TC answers overdracht with a signed soap:Server Fault (Digikoppeling 0051): its trouble, not the
+    request's. Reported as TrafficCenterNietBeschikbaar (exit 3), asked once."""
+    from gateway.wsse import ns, sign_response
+    from gateway.wsse.errors import ServerSecurityError
+    from gateway.wsse.faults import FAULT_ACTION, fault_envelope
+
+    tc = pki.credentials("gateway")
+
+    def signed_fault(request_body: bytes) -> bytes:
+        root = etree.fromstring(request_body)
+        mid = root.findtext(f"{{{ns.SOAP11}}}Header/{{{ns.WSA}}}MessageID")
+        sv = root.findtext(f".//{{{ns.DS}}}SignatureValue")
+        fault = sign_response(fault_envelope(ServerSecurityError("GW-INTERNAL", "the Traffic Center is not available",
+                                                                 dk_code="0051")),
+                              tc, relates_to=mid, confirmation="".join(sv.split()), action=FAULT_ACTION)
+        return (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: "
+                + str(len(fault)).encode() + b"\r\nConnection: close\r\n\r\n" + fault)
+
+    listener = Listener(signed_fault)
+    try:
+        target.tc = target._tc_client.create_service(
+            next(iter(next(iter(target._tc_client.wsdl.services.values())).ports.values())).binding.name,
+            listener.url + "/tc")
+        target.tc_url = listener.url + "/tc"
+        account = target.transfer(pgn=PGN, bron_brin="00YY", doel_brin="00ZZ", doel_routeringskenmerk=DOEL_RK)
+    finally:
+        listener.close()
+    assert listener.count == 1  # a signed Fault is an answer: never retried
+    [step] = account.steps
+    assert (step.operation, step.failure.kind, step.failure.server_side) == ("overdracht", FAULT, True)
+    assert "0051" in step.failure.text
+    assert (account.resultaat, account.failed_at, account.exit_code) == ("TrafficCenterNietBeschikbaar",
+                                                                          "overdracht", 3)

@@ -239,3 +239,68 @@ def test_the_readme_run_for_real_config_serves(pki, tmp_path):
         _wait_healthy(base, proc, log, session, timeout=40)
     finally:
         _stop(proc)
+
+
+REVOKED = r"CERTIFICATE_REVOKED|closed without|Reset|Broken"
+
+
+def _refusal(context: ssl.SSLContext, port: int) -> str:
+    """What the server's refusal of this handshake looked like (AssertionError when it answered). A refusal of the
+    client certificate arrives as an alert (or, in TLS 1.3, may arrive as a closed connection)."""
+    try:
+        version, head = _exchange(context, port)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    assert not head, f"the server answered over {version}: {head!r}"
+    return "closed without an answer"  # TLS 1.3: the refusal may arrive as a closed connection
+
+
+def test_a_revoked_client_certificate_gets_no_connection_and_an_out_of_date_crl_refuses_all(tmp_path):
+    """With a CRL configured, the handshake checks the client certificate against it (fail closed): a revoked one is
+    refused; so is a certificate revoked after serve started (each connection reads crl.pem again); and once the CRL
+    is past its nextUpdate, every client certificate is refused, as the signature's check refuses every signer."""
+    from datetime import datetime, timedelta, timezone
+
+    from gateway.pki import init_pki, issue, revoke
+
+    pki_dir = tmp_path / "pki"  # a PKI of its own: revoking rewrites crl.pem, and the session's is shared
+    gw = init_pki(pki_dir)
+    good = issue(pki_dir, "doel-las", DOEL_OIN)
+    revoked = issue(pki_dir, "revoked-las", DOEL_OIN, revoked=True)
+    later = issue(pki_dir, "later-las", DOEL_OIN)
+    issue(pki_dir, "spare-las", DOEL_OIN)
+    port = free_port()
+    proc, log = _start(tmp_path, (
+        "[gateway]\n"
+        f'host = "127.0.0.1"\nport = {port}\nworkers = 1\nlog_level = "warning"\n'
+        f'cert = "{gw.cert_path}"\nkey = "{gw.key_path}"\nca = "{pki_dir / "ca.pem"}"\n'
+        f'crl = "{pki_dir / "crl.pem"}"\ntls_cert = "{gw.cert_path}"\n'
+        f'database_url = "sqlite:///{tmp_path / "gateway.db"}"\n'))
+
+    def context(party) -> ssl.SSLContext:
+        c = ssl.create_default_context(cafile=str(pki_dir / "ca.pem"))
+        c.load_cert_chain(str(party.cert_path), str(party.key_path))
+        return c
+
+    def answers(party) -> bool:
+        version, head = _exchange(context(party), port)
+        return head.startswith(b"HTTP/1.1 200")
+
+    session = requests.Session()
+    session.trust_env = False
+    session.cert, session.verify = (str(good.cert_path), str(good.key_path)), str(pki_dir / "ca.pem")
+    try:
+        _wait_healthy(f"https://127.0.0.1:{port}", proc, log, session)
+        assert answers(good) and answers(later)
+        assert re.search(REVOKED, _refusal(context(revoked), port))
+        revoke(pki_dir, "later-las")  # after serve started: the next connection knows
+        assert re.search(REVOKED, _refusal(context(later), port))
+        assert answers(good)
+        # a CRL past its nextUpdate (issued 40 days ago, valid 30): fail closed, nobody gets a connection
+        revoke(pki_dir, "spare-las", now=datetime.now(timezone.utc) - timedelta(days=40))
+        assert re.search(r"CERTIFICATE_EXPIRED|CRL|closed without|Reset|Broken", _refusal(context(good), port))
+        session.close()  # a connection kept alive was judged at its handshake: only new ones are refused
+        with pytest.raises(requests.exceptions.ConnectionError):
+            session.get(f"https://127.0.0.1:{port}/health", timeout=TIMEOUT)
+    finally:
+        _stop(proc)

@@ -6,6 +6,9 @@ One zeep client per process, built on first use from ``wsdl/trafficcenter-1.wsdl
 a forked worker builds its own). Every way the TC can fail to give a verified answer becomes a result code, never an
 exception: a read time-out is ``Timeout``; no connection, an HTTP error, a Fault, an answer that fails verification or
 is not signed by the Traffic Center is ``TrafficCenterNietBeschikbaar``. The reason says which, for the log.
+
+An https peer (the TC, a target's notification endpoint) is called over two-way TLS on the session ``tls_session``
+makes (``gateway.client.transport.https_session``: our certificate, our trust anchors, nothing from the environment).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from ..oso.resultaat import CODES
 from ..school.uitlevering import Sessiecontrole, Verzoek
 from ..wsse import Credentials, MemoryReplayStore, TrustStore
 from ..wsse.errors import SecurityError
+from .transport import is_https
 from .wsse_plugin import WusSignature, client_for
 
 log = logging.getLogger("oso.gateway.school")
@@ -42,11 +47,14 @@ class Melding:
 class BronClient:
     """Calls the Traffic Center for the reference source.
 
-    ``tc_oin``: the OIN that must have signed the TC's answers (None: any signer the trust store accepts)."""
+    ``tc_oin``: the OIN that must have signed the TC's answers (None: any signer the trust store accepts).
+    ``tls_session``: makes the requests session for https peers (two-way TLS), once per process for the TC;
+    ``gateway.client.transport.https_session`` bound to the configuration."""
 
     def __init__(self, credentials: Credentials, trust: TrustStore, *, tc_url: str, tc_oin: str | None = None,
-                 timeout_s: float = 15.0, wsdl: str | Path = TC_WSDL):
+                 timeout_s: float = 15.0, wsdl: str | Path = TC_WSDL, tls_session: Callable[[], object] | None = None):
         self.credentials = credentials
+        self.tls_session = tls_session
         self.trust = trust
         self.tc_url = tc_url
         self.tc_oin = tc_oin
@@ -57,16 +65,21 @@ class BronClient:
         self._service = None
         self._plugin: WusSignature | None = None
 
+    def _transport(self, url: str):
+        """A zeep Transport for ``url``: on the two-way TLS session when it is https and we were given one."""
+        from zeep.transports import Transport
+
+        session = self.tls_session() if self.tls_session is not None and is_https(url) else None
+        return Transport(session=session, timeout=self.timeout_s, operation_timeout=self.timeout_s)
+
     def _tc(self):
         pid = os.getpid()
         if self._service is None or self._pid != pid:
             with self._lock:
                 if self._service is None or self._pid != pid:
-                    from zeep.transports import Transport
-
                     plugin = WusSignature(self.credentials, self.trust, replay=MemoryReplayStore())
-                    transport = Transport(timeout=self.timeout_s, operation_timeout=self.timeout_s)
-                    _, service = client_for(self.wsdl, plugin, address=self.tc_url, transport=transport)
+                    _, service = client_for(self.wsdl, plugin, address=self.tc_url,
+                                            transport=self._transport(self.tc_url))
                     self._plugin, self._service, self._pid = plugin, service, pid
         return self._service, self._plugin
 
@@ -138,10 +151,7 @@ class BronClient:
         """``notificatieRequest`` to a target's notification endpoint: (its resultaat, why when it gave none)."""
         plugin = WusSignature(self.credentials, self.trust, replay=MemoryReplayStore())
         try:
-            from zeep.transports import Transport
-
-            _, service = client_for(DOELSYSTEEM_WSDL, plugin, address=endpoint,
-                                    transport=Transport(timeout=self.timeout_s, operation_timeout=self.timeout_s))
+            _, service = client_for(DOELSYSTEEM_WSDL, plugin, address=endpoint, transport=self._transport(endpoint))
         except Exception as exc:
             log.exception("cannot build the doelsysteem client")
             return UNAVAILABLE, f"no client: {type(exc).__name__}"

@@ -13,7 +13,12 @@ SOAP, and the tests run it with replies made by hand.
 
 **Project choice** — what the target reports to the TC (afmelding) for a source that gave no result code: no answer
 (a transport error, twice) or a Server Fault → ``Timeout``; a Client or WS-Security Fault (our message was refused)
-or an answer we could not verify or read → ``OngeldigVerzoek``.
+or an answer we could not verify or read → ``OngeldigVerzoek``. A Fault counts as a Server Fault when its code is
+soap:Server or it carries Digikoppeling code 0051 (not available).
+
+When the TC itself gives no result code at ``overdracht``, no session is opened and the transfer ends with: no answer
+or a Server Fault → ``TrafficCenterNietBeschikbaar`` (the TC's trouble, not the request's); a Client or WS-Security
+Fault, or an answer we could not verify or read → ``OngeldigVerzoek``.
 """
 
 from __future__ import annotations
@@ -81,7 +86,7 @@ class Call:
 class Failure:
     kind: str  # transport | fault | unverified | protocol
     text: str
-    server_side: bool = True  # a Fault's code: soap:Server (True) or soap:Client (False)
+    server_side: bool = True  # a Fault's code: soap:Server or Digikoppeling 0051 (True), else soap:Client (False)
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,13 @@ def result_for_failure(failure: Failure) -> str:
     return "OngeldigVerzoek"
 
 
+def result_for_tc_failure(failure: Failure) -> str:
+    """How a transfer ends when the TC gave no result code at overdracht (module docstring)."""
+    if failure.kind == TRANSPORT or (failure.kind == FAULT and failure.server_side):
+        return "TrafficCenterNietBeschikbaar"
+    return "OngeldigVerzoek"
+
+
 def leerling_fields(request: TransferRequest, key: ChainKey | None) -> dict:
     """How the requests name the pupil: zoeksleutel + pgnfrag (made here from the PGN), or the koppelsleutel."""
     if request.koppelsleutel is not None:
@@ -135,8 +147,7 @@ def flow(request: TransferRequest, leerling: dict) -> Generator[Call, Reply, Flo
         "doelBrin": request.doel_brin, "doelRouteringskenmerk": request.doel_routeringskenmerk,
         "bronBrin": request.bron_brin, "overdrachtsoort": soort, **leerling})
     if opened.failure is not None:
-        return FlowResult(None, "TrafficCenterNietBeschikbaar" if opened.failure.kind == TRANSPORT
-                          else "OngeldigVerzoek", failed_at="overdracht")
+        return FlowResult(None, result_for_tc_failure(opened.failure), failed_at="overdracht")
     sessie_id = opened.fields.get("sessieId")
     aanleverpunten = opened.fields.get("aanleverpunten") or ()
     if opened.resultaat != "Geslaagd" or not sessie_id:

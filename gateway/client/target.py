@@ -14,6 +14,7 @@ MessageID, Timestamp and signature: zeep and the WUS plug-in build each call afr
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import date
@@ -26,6 +27,7 @@ from .overdracht import (BINNENBRIN, EXIT_DOSSIER, EXIT_FAILURE, EXIT_REFUSED, E
                          OVERSTAPDOSSIER, PROTOCOL, SWV, TRANSPORT, UNVERIFIED, Asked, Call, Failure, FlowResult,
                          Reply, Step, TransferAccount, TransferError, TransferRequest, describe_leerling, flow,
                          leerling_fields, result_for_failure)
+from .transport import https_session, is_https
 
 ROOT = Path(__file__).resolve().parents[2]
 WSDL_DIR = ROOT / "wsdl"
@@ -55,8 +57,10 @@ def _failure_of(exc: BaseException) -> Failure | None:
     if isinstance(exc, zx.Fault):
         code = str(exc.code or "")
         reason = " ".join(str(exc.message or "").split())[:200]
-        # soap:Server is the peer's own failure; soap:Client and the WS-Security codes (wsse:…) refuse our message
-        return Failure(FAULT, f"signed Fault {code}: {reason}", server_side=code.rsplit(":", 1)[-1] == "Server")
+        # soap:Server is the peer's own failure, and so is Digikoppeling 0051 (not available) whatever the code;
+        # soap:Client and the WS-Security codes (wsse:…) refuse our message
+        server_side = code.rsplit(":", 1)[-1] == "Server" or _digikoppeling_code(exc) == "0051"
+        return Failure(FAULT, f"signed Fault {code}: {reason}", server_side=server_side)
     if isinstance(exc, SecurityError):
         return Failure(UNVERIFIED, f"the answer did not verify: {exc.rule} {exc.reason}"[:240])
     if isinstance(exc, zx.TransportError):
@@ -69,6 +73,18 @@ def _failure_of(exc: BaseException) -> Failure | None:
     if isinstance(exc, (zx.XMLParseError, zx.ValidationError, zx.UnexpectedElementError, zx.XMLSyntaxError)):
         return Failure(PROTOCOL, f"the answer does not fit the contract: {str(exc)[:160]}")
     return None
+
+
+def _digikoppeling_code(fault) -> str | None:
+    """The Digikoppeling error code of a Fault: in its detail (digikoppelingCode, as the gateway sends it) or in its
+    faultstring ("[Digikoppeling 0051]")."""
+    detail = getattr(fault, "detail", None)
+    if detail is not None:
+        for el in detail.iter():
+            if isinstance(el.tag, str) and etree.QName(el).localname == "digikoppelingCode" and el.text:
+                return el.text.strip()
+    found = re.search(r"Digikoppeling (\d{4})", str(getattr(fault, "message", "") or ""))
+    return found.group(1) if found else None
 
 
 _SCHEMAS: dict[bool, etree.XMLSchema] = {}
@@ -133,23 +149,16 @@ class Doelsysteem:
     @classmethod
     def from_config(cls, config, **overrides) -> "Doelsysteem":
         """The target as a gateway's configuration describes it: its certificate and key (``cert``/``key``), trust
-        (``ca``/``crl``), the chain key (``zoeksleutel_key``), the TC (``traffic_center_url``), the bundles."""
+        (``ca``/``crl``), the chain key (``zoeksleutel_key``), the TC (``traffic_center_url``), the bundles. An https
+        TC is called, and so are the aanleverpunten it names, over two-way TLS (``transport.https_session``)."""
         from ..dossier import load_bundles
 
         key_path = Path(config.zoeksleutel_key)
         chain_key = ChainKey.from_file(key_path) if key_path.is_file() else None
         bundles = load_bundles(config.bundles_dir) if config.bundles_dir else None
         args = dict(tc_url=config.traffic_center_url, chain_key=chain_key, bundles=bundles)
-        if config.traffic_center_url.startswith("https://"):
-            import requests
-
-            session = requests.Session()  # two-way TLS: our certificate, and the CAs we trust for the servers
-            session.cert, session.verify = (config.cert, config.key), config.ca
-            # else REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment silently replace session.verify (requests
-            # merges the environment over the session: psf/requests#3829), and the TC is checked against the
-            # system's CAs instead of ours
-            session.trust_env = False
-            args["session"] = session
+        if is_https(config.traffic_center_url):  # two-way TLS: our certificate, and the CAs we trust for the servers
+            args["session"] = https_session(config)
         args.update(overrides)
         return cls(config.credentials(), config.trust(), **args)
 
@@ -236,7 +245,7 @@ class Doelsysteem:
         verified = self.signature.verify_bytes(response.content)
         body = verified.body
         if verified.is_fault:
-            raise Fault(body.findtext("faultstring") or "", code=body.findtext("faultcode"))
+            raise Fault(body.findtext("faultstring") or "", code=body.findtext("faultcode"), detail=body.find("detail"))
         if not _schema(False).validate(body):
             return Reply(failure=Failure(PROTOCOL, "the answer does not conform to the contract's XSD"))
         resultaat = body.findtext(f"{{{AP_NS}}}resultaat")

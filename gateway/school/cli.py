@@ -272,8 +272,13 @@ def _melden(db, config, args) -> int:
             rk = ours[0]
     soort = args.overdrachtsoort or record.overdrachtsoort
     zoeksleutel, pgnfrag = maak(key, pgn=pgn, bron_brin=brin, doel_brin=args.doel_brin)
+    from functools import partial
+
+    from ..client.transport import https_session
+
     client = BronClient(credentials, trust, tc_url=config.traffic_center_url,
-                        tc_oin=config.tc_oin or (credentials.oin if not config.tc_url else None))
+                        tc_oin=config.tc_oin or (credentials.oin if not config.tc_url else None),
+                        tls_session=partial(https_session, config))
     melding = client.melden_notificatie(bron_routeringskenmerk=rk, doel_brin=args.doel_brin,
                                         doel_routeringskenmerk=args.doel_routeringskenmerk, overdrachtsoort=soort,
                                         zoeksleutel=zoeksleutel, pgnfrag=pgnfrag)

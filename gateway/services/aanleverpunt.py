@@ -162,13 +162,17 @@ def aanleverpunt_application() -> WsgiApplication:
 def bron_for(config, credentials, trust, database) -> Bron:
     """The reference source's parts from the configuration: the TC at ``traffic_center_url`` (its answers must be
     signed by ``tc_oin``, or, when the TC is this gateway, by our own OIN), the chain key file, the bundles."""
+    from functools import partial
+
     from ..client.bron import BronClient
+    from ..client.transport import https_session
     from ..dossier import load_bundles
 
     tc_oin = getattr(config, "tc_oin", "") or (credentials.oin if not config.tc_url else None)
     bundles = load_bundles(config.bundles_dir) if config.bundles_dir else None
-    return Bron(database, BronClient(credentials, trust, tc_url=config.traffic_center_url, tc_oin=tc_oin),
-                ChainKeys(config.zoeksleutel_key), Controle(bundles))
+    tc = BronClient(credentials, trust, tc_url=config.traffic_center_url, tc_oin=tc_oin,
+                    tls_session=partial(https_session, config))  # an https TC: two-way TLS (WT001)
+    return Bron(database, tc, ChainKeys(config.zoeksleutel_key), Controle(bundles))
 
 
 def mount(config, credentials, trust, database, *, tls: bool, bron: Bron | None = None):

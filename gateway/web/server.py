@@ -27,7 +27,7 @@ def serve(config: Config, *, dev: bool = False) -> int:
             print("serve --dev serves plain HTTP on loopback only", file=sys.stderr)
             return 2
         _ensure_dev_pki(config)
-    for name in ("cert", "key", "ca"):
+    for name in ("cert", "key", "ca") + (("crl",) if config.tls_cert and config.crl else ()):
         if not Path(getattr(config, name)).is_file():
             print(f"serve: the {name} file {getattr(config, name)} does not exist "
                   "(run with --dev for a test PKI, or set it in the config)", file=sys.stderr)
@@ -55,6 +55,12 @@ def serve(config: Config, *, dev: bool = False) -> int:
                 def ssl_context(conf, default_factory):
                     context = default_factory()
                     context.minimum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.2 required, 1.3 preferred
+                    if config.crl:
+                        # a revoked client certificate gets no connection. Fail closed, as the signature's check: a
+                        # client certificate whose issuer has no CRL here, or whose CRL is out of date, is refused.
+                        # gunicorn's gthread worker builds this context per connection: a new crl.pem counts at once.
+                        context.load_verify_locations(cafile=config.crl)
+                        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
                     return context
 
                 self.cfg.set("ssl_context", ssl_context)
@@ -71,30 +77,17 @@ def serve(config: Config, *, dev: bool = False) -> int:
               f"{config.host}", file=sys.stderr)
         return 2
     from ..store import Database
-    from ..store.testschool import register_test_school
 
     database = Database(config.database_url)
     database.migrate()
     if dev:
-        with database.unit_of_work() as repo:
-            register_test_school(repo, gateway_base_url=config.base_url)
-        # --- the reference target (00ZZ, and 00SW for the SWV flow) and its chain key, TEST ONLY ---
-        from ..store.testschool import register_test_target
-        from .local import ensure_chain_key
+        # TEST ONLY: the test school 00YY (the reference source) with its test pupils' synthetic dossiers, the
+        # reference targets (00ZZ, and 00SW for the SWV flow), and the chain key
+        from .local import ensure_chain_key, prepare_dev
 
-        with database.unit_of_work() as repo:
-            register_test_target(repo, gateway_base_url=config.base_url)
+        prepare_dev(database, config)
         if ensure_chain_key(config.zoeksleutel_key):
             print(f"made a TEST ONLY chain key in {config.zoeksleutel_key}", file=sys.stderr)
-        # --- the reference source's test pupils: synthetic dossiers of 00YY (gateway/school/testleerlingen.py) ---
-        from datetime import datetime, timezone
-
-        from ..school.testleerlingen import laad_testleerlingen
-        from ..store.school_repository import SchoolRepository
-
-        now = datetime.now(timezone.utc)
-        with database.unit_of_work() as repo:
-            laad_testleerlingen(SchoolRepository.of(repo), datum=now.date(), now=now)
     database.dispose()  # each worker opens its own connections after the fork
 
     print(f"OSO gateway on {config.base_url} ({config.workers} workers, database {database.backend}):\n"
