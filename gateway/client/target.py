@@ -123,7 +123,7 @@ class Doelsysteem:
     """The reference target. Build once; ``transfer`` may be called many times (and from several threads)."""
 
     def __init__(self, credentials, trust, *, tc_url: str, chain_key: ChainKey | None = None, bundles=None,
-                 dossier_policy=None, policy=None, timeout: float = 30.0, session=None):
+                 dossier_policy=None, policy=None, timeout: float = 30.0, session=None, tc_oin: str | None = None):
         from zeep.transports import Transport
 
         from ..dossier import DossierPolicy, IdentityPolicy, KENNISNET_TEST_SCHOOL
@@ -133,6 +133,9 @@ class Doelsysteem:
         self.credentials = credentials
         self.chain_key = chain_key
         self.tc_url = tc_url.rstrip("/")
+        # the OIN that must have signed the TC's answers (None: any signer the trust store accepts), as the
+        # reference source's BronClient does: any other party of the PKI could otherwise answer in the TC's name
+        self.tc_oin = tc_oin
         self.bundles = bundles
         # The chain's test school's fixed test numbers need not pass the elfproef (only when it is the source).
         self.dossier_policy = dossier_policy or DossierPolicy(
@@ -156,17 +159,21 @@ class Doelsysteem:
         key_path = Path(config.zoeksleutel_key)
         chain_key = ChainKey.from_file(key_path) if key_path.is_file() else None
         bundles = load_bundles(config.bundles_dir) if config.bundles_dir else None
-        args = dict(tc_url=config.traffic_center_url, chain_key=chain_key, bundles=bundles)
+        # the TC's answers must be signed by ``tc_oin``, or, when the TC is this gateway, by our own OIN
+        credentials = config.credentials()
+        tc_oin = getattr(config, "tc_oin", "") or (credentials.oin if not config.tc_url else None)
+        args = dict(tc_url=config.traffic_center_url, chain_key=chain_key, bundles=bundles, tc_oin=tc_oin)
         if is_https(config.traffic_center_url):  # two-way TLS: our certificate, and the CAs we trust for the servers
             args["session"] = https_session(config)
         args.update(overrides)
-        return cls(config.credentials(), config.trust(), **args)
+        return cls(credentials, config.trust(), **args)
 
     def doel_aanleverpunt(self, doel_brin: str) -> str:
         """The routeringskenmerk of the target school's aanleverpunt, when the TC knows exactly one (an
         overzichtAanleverpunt lookup); TransferError otherwise."""
         try:
             answer = self.tc.overzichtAanleverpunt(brin=doel_brin)
+            self._check_tc_signer()
         except Exception as exc:
             failure = _failure_of(exc)
             if failure is None:
@@ -220,7 +227,14 @@ class Doelsysteem:
         """One signed call and its verified answer. Raises what zeep, requests or the verifier raise."""
         if call.operation == "document":
             return self._document(service, call.args)
-        answer = getattr(service, call.operation)(**call.args)
+        from zeep.exceptions import Fault
+
+        try:
+            answer = getattr(service, call.operation)(**call.args)
+        except Fault:
+            self._check_tc_signer()  # a signed Fault in the TC's name is the TC's only when the TC signed it
+            raise
+        self._check_tc_signer()
         verified = self.signature.last_response
         if verified is None or not _schema(True).validate(verified.body):
             return Reply(failure=Failure(PROTOCOL, "the answer does not conform to the contract's XSD"))
@@ -230,6 +244,15 @@ class Doelsysteem:
         if call.operation == "afmelding":
             return Reply(answer.resultaat, {"sessieResultaat": answer.sessieResultaat})
         return Reply(getattr(answer, "resultaat", None))
+
+    def _check_tc_signer(self) -> None:
+        """The verified answer to a TC call was signed by the Traffic Center (``tc_oin``), when one is pinned."""
+        from ..wsse.errors import FailedAuthentication
+
+        verified = self.signature.last_response
+        if self.tc_oin is not None and verified is not None and verified.oin != self.tc_oin:
+            raise FailedAuthentication("PKI001", f"the answer was signed by OIN {verified.oin}, not by the Traffic "
+                                       f"Center's {self.tc_oin}")
 
     def _document(self, service, args: dict) -> Reply:
         """documentRequest: zeep builds and signs the request; the answer (a dossier of any size) is taken as raw

@@ -88,5 +88,6 @@ def mount(config, credentials, trust, database, *, tls: bool):
     endpoint = SecuredEndpoint(
         credentials, trust, config.policy(PATH, own_oin=credentials.oin, actions=ACTIONS), replay=None,
         schema=load_schema(XSD), unit_of_work=database.unit_of_work,
-        environ={OWN_OIN_KEY: credentials.oin}, require_tls_client=tls)
+        environ={OWN_OIN_KEY: credentials.oin}, require_tls_client=tls,
+        name="doelsysteem")
     return SecurityMiddleware(doelsysteem_application(), endpoint), WSDL

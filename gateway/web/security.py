@@ -148,7 +148,9 @@ class SecurityMiddleware:
         ep = self.endpoint
         if environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
-        ex = Exchange(ep.name or environ.get("PATH_INFO", ""), datetime.now(timezone.utc), b"",
+        # the service's own name, never the request's path: a journal field and a metrics label must not be
+        # chosen by the sender (/x/, /x//, … would each be a new series)
+        ex = Exchange(ep.name or "unnamed", datetime.now(timezone.utc), b"",
                       peer=environ.get("REMOTE_ADDR"), soap_action=environ.get("HTTP_SOAPACTION"))
         try:
             ex.request = _read_body(environ, ep.policy.max_bytes)
@@ -195,6 +197,10 @@ class SecurityMiddleware:
         environ[ENVIRON_KEY] = vm
         environ["wsgi.input"] = io.BytesIO(ex.request)
         environ["CONTENT_LENGTH"] = str(len(ex.request))
+        # spyne reads the verified bytes as plain UTF-8 SOAP, whatever the (unsigned) HTTP header said: with
+        # "multipart/related" it would take a MIME part hidden in a processing instruction after the Envelope for
+        # the message (SwA), an unsigned Body served in the signer's name; a charset would re-decode the text
+        environ["CONTENT_TYPE"] = CONTENT_TYPE
         self._answer(environ, ex)
 
     def _answer(self, environ, ex: Exchange) -> None:

@@ -51,6 +51,8 @@ _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 _IDS = etree.XPath(
     "descendant-or-self::*/@*[local-name()='Id' or local-name()='ID' or local-name()='id']", smart_strings=True
 )
+# InclusiveNamespaces PrefixList entries per c14n method (WSS4J lists the few prefixes in scope).
+MAX_INCLUSIVE_PREFIXES = 64
 _ID_NAMES = frozenset((f"{{{ns.WSU}}}Id", "Id", "ID", f"{{{ns.XML}}}id"))
 # Digikoppeling technical fault codes for a missing or malformed WS-Addressing header.
 _WSA_DK = {"To": "0005", "Action": "0006", "MessageID": "0007", "RelatesTo": "0008"}
@@ -308,6 +310,8 @@ def _c14n_method(method: etree._Element | None, where: str) -> list[str] | None:
     if len(children) != 1 or children[0].tag != EC_INCLUSIVE or len(children[0]):
         raise InvalidSecurity("WB007", f"{where} may only hold an ec:InclusiveNamespaces")
     prefixes = (children[0].get("PrefixList") or "").split()
+    if len(prefixes) > MAX_INCLUSIVE_PREFIXES:  # each one listed is rendered on every element: quadratic c14n
+        raise InvalidSecurity("WB007", f"{where}'s PrefixList names more than {MAX_INCLUSIVE_PREFIXES} prefixes")
     return prefixes or None
 
 
