@@ -24,7 +24,6 @@ import http.client
 import multiprocessing
 import os
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from gateway.pki import init_pki, issue  # noqa: E402
 from gateway.store import Database  # noqa: E402
 from gateway.wsse import Credentials, ns, sign_request  # noqa: E402
 from gateway.wsse.sign import from_address  # noqa: E402
+from tests.serve_process import clean_env, start_serve, stop, wait_healthy  # noqa: E402
 from tests.tc_harness import (BRON_BRIN, BRON_OIN, BRON_RK, DOEL_BRIN, DOEL_OIN, DOEL_RK, PGNFRAG,  # noqa: E402
                               register_parties)
 
@@ -199,43 +199,11 @@ def _cpu_seconds(pids) -> float:
     return total / tick
 
 
-def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"a server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200 and len(_children(proc.pid)) >= 2:
-                conn.close()
-                return
-            conn.close()
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"a server did not become healthy:\n{log.read_text(errors='replace')[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 def _database(url: str) -> None:
     db = Database(url)
     db.migrate()
     register_parties(db)
     db.dispose()
-
-
-def _env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith("OSO_GATEWAY_")}
 
 
 def start_signed(folder: Path, name: str, pki: Path, workers: int, threads: int,
@@ -250,10 +218,7 @@ def start_signed(folder: Path, name: str, pki: Path, workers: int, threads: int,
         f'host = "127.0.0.1"\nport = {port}\nworkers = {workers}\nthreads = {threads}\nlog_level = "warning"\n'
         f'cert = "{pki / "gateway.cert.pem"}"\nkey = "{pki / "gateway.key.pem"}"\n'
         f'ca = "{pki / "ca.pem"}"\ncrl = "{pki / "crl.pem"}"\ndatabase_url = "{url}"\n{extra}', encoding="utf-8")
-    log = folder / f"{name}.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
-                                cwd=folder, env=_env(), stdout=sink, stderr=subprocess.STDOUT)
+    proc, log = start_serve(folder, "--config", str(config), log=f"{name}.log")
     return proc, port, log
 
 
@@ -267,7 +232,7 @@ def start_unsigned(folder: Path, workers: int, threads: int) -> tuple[subprocess
             "--worker-class", "gthread", "--threads", str(threads), "--timeout", "60", "--log-level", "warning",
             "--access-logfile", "-", "--pythonpath", f"{REPO / 'bench'},{REPO}", "tc_insecure_app:create_app()"]
     with open(log, "wb") as sink:
-        proc = subprocess.Popen(argv, cwd=folder, env={**_env(), "BENCH_DATABASE_URL": url}, stdout=sink,
+        proc = subprocess.Popen(argv, cwd=folder, env=clean_env(BENCH_DATABASE_URL=url), stdout=sink,
                                 stderr=subprocess.STDOUT)
     return proc, port, log
 
@@ -302,7 +267,8 @@ def main() -> int:
         pipes, procs = [], []
         try:
             for proc, port, log in servers.values():
-                _wait_healthy(port, proc, log)
+                wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=START_TIMEOUT,
+                             ready=lambda: len(_children(proc.pid)) >= 2, error=SystemExit)
             ports = {mode: port for mode, (_, port, _) in servers.items()}
             for i in range(args.clients):
                 parent, child = ctx.Pipe()
@@ -358,7 +324,7 @@ def main() -> int:
                 if p.is_alive():
                     p.kill()
             for proc, _, _ in servers.values():
-                _stop(proc)
+                stop(proc)
 
     median = {mode: statistics.median(rates[mode]) for mode in servers}
     cpu = {mode: statistics.median(cpu_ms[mode]) for mode in servers}

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +36,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]  # gateway (when not installed) and the shared xmlsec peer
 
-import requests  # noqa: E402
 from lxml import etree  # noqa: E402
 from xmlsec_peer import XmlsecPeer  # noqa: E402
 
@@ -46,6 +43,7 @@ from gateway.client.target import Doelsysteem  # noqa: E402
 from gateway.school.dossierbestand import lees  # noqa: E402
 from gateway.store.testschool import TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK  # noqa: E402
 from gateway.web.local import LocalGateway, free_port, prepare_dev  # noqa: E402
+from tests.serve_process import start_serve, stop, wait_healthy  # noqa: E402
 
 BUNDLES = REPO.parent / "shared" / "oso-gegevensset"
 POVO_FULL = BUNDLES / "2019.1" / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
@@ -181,23 +179,9 @@ def throughput(args, gw: LocalGateway) -> None:
     prepare_dev(database, config)
     pgn = klaarzetten(config.database_url, POVO_FULL)
     database.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OSO_GATEWAY_")}
-    log = open(folder / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(toml)], cwd=folder,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc, log = start_serve(folder, "--config", str(toml))
     try:
-        deadline = time.monotonic() + 40
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"serve exited: {(folder / 'serve.log').read_text()[-2000:]}")
-            try:
-                if requests.get(config.base_url + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("serve did not become healthy")
-            time.sleep(0.1)
+        wait_healthy(config.base_url, proc, log, error=SystemExit)
         for clients in (1, args.clients):
             targets = [Doelsysteem.from_config(config) for _ in range(clients)]
             for t in targets:
@@ -231,12 +215,7 @@ def throughput(args, gw: LocalGateway) -> None:
             out(f"serve_{clients}_clients_transfer_ms_median", statistics.median(latencies))
             out(f"serve_{clients}_clients_failed", failed[0])
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc)
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)

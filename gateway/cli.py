@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
+
+from .cli_common import iso_time, load_trust, message_check_options, read_input
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -38,12 +39,6 @@ def _pki_issue(args) -> int:
     return EXIT_OK
 
 
-def _read_input(path: str | None) -> bytes:
-    if path in (None, "-"):
-        return sys.stdin.buffer.read()
-    return Path(path).read_bytes()
-
-
 def _sign(args) -> int:
     from .wsse import Credentials, parse_untrusted, sign_envelope
     from .wsse.errors import SecurityError
@@ -51,7 +46,7 @@ def _sign(args) -> int:
 
     try:
         creds = Credentials.from_files(args.cert, args.key)
-        data = _read_input(args.file)
+        data = read_input(args.file)
         if args.response_to:
             from .wsse import ns
 
@@ -85,28 +80,22 @@ def _sign(args) -> int:
 def _verify(args) -> int:
     from datetime import timedelta
 
-    from .wsse import Policy, TrustStore, verify
+    from .wsse import Policy, verify
     from .wsse.errors import SecurityError
 
-    try:
-        trust = TrustStore.from_files(args.ca, args.crl)
-    except (OSError, ValueError) as exc:
-        print(f"verify: cannot load the trust anchors: {exc}", file=sys.stderr)
+    trust = load_trust("verify", args.ca, args.crl)
+    if trust is None:
         return EXIT_USAGE
-    at = None
-    if args.at:
-        try:
-            at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=timezone.utc)
-        except ValueError:
-            print("verify: --at takes an ISO 8601 time, e.g. 2026-11-28T12:00:00Z", file=sys.stderr)
-            return EXIT_USAGE
+    try:
+        at = iso_time(args.at)
+    except ValueError:
+        print("verify: --at takes an ISO 8601 time, e.g. 2026-11-28T12:00:00Z", file=sys.stderr)
+        return EXIT_USAGE
     policy = Policy(endpoint=args.to, clock_skew=timedelta(seconds=args.skew))
     worst = EXIT_OK
     for name in args.files:
         try:
-            data = _read_input(name)
+            data = read_input(name)
         except OSError as exc:
             print(f"{name}: UNREADABLE {exc.strerror}")
             worst = max(worst, EXIT_USAGE)
@@ -170,12 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ver = sub.add_parser("verify", help="verify signed messages; prints every verdict with its rule id")
     ver.add_argument("files", nargs="+", metavar="FILE")
-    ver.add_argument("--ca", required=True, help="PEM file with the root and intermediate CA certificates")
-    ver.add_argument("--crl", help="PEM file with the CRLs")
-    ver.add_argument("--to", help="require wsa:To to be this address")
-    ver.add_argument("--soap-action", help="the HTTP SOAPAction it was sent with")
-    ver.add_argument("--at", help="judge as of this time (ISO 8601), e.g. when the message was sent")
-    ver.add_argument("--skew", type=int, default=60, help="allowed clock skew in seconds (default 60)")
+    message_check_options(ver, ca_required=True, ca_help="PEM file with the root and intermediate CA certificates",
+                          to_help="require wsa:To to be this address")
     ver.set_defaults(func=_verify)
 
     srv = sub.add_parser("serve", help="run the gateway (WSGI server, several worker processes)")

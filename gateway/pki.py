@@ -46,6 +46,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .oso.identifiers import is_oin
+from .wsse.trust import load_crls as crls_in
+
 __all__ = [
     "CA_FILE",
     "CRL_FILE",
@@ -85,7 +88,6 @@ _DAY = timedelta(days=1)
 _YEAR = timedelta(days=365)
 _CRL_LIFETIME = timedelta(days=30)
 
-_OIN_RE = re.compile(r"[0-9]{20}")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # O = "<name> TEST ONLY" must stay within X.520's 64-character upper bound for organizationName.
 _MAX_NAME_LEN = 64 - len(" TEST ONLY")
@@ -159,28 +161,13 @@ def init_pki(
         )
     directory.mkdir(parents=True, exist_ok=True)
 
-    root_key = _new_key(key_size)
-    root_name = _ca_subject(_ROOT_O, _ROOT_CN)
-    root_cert = _sign(
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _HOUR)
-        .not_valid_after(now + 10 * _YEAR)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False),
-        root_key,
-    )
-    root = _Ca(root_cert, root_key)
+    root = _self_signed_ca(_ca_subject(_ROOT_O, _ROOT_CN), key_size, now, path_length=1)
 
     issuing_key = _new_key(key_size)
     issuing_cert = _sign(
         x509.CertificateBuilder()
         .subject_name(_ca_subject(_ROOT_O, _ISSUING_CN))
-        .issuer_name(root_cert.subject)
+        .issuer_name(root.cert.subject)
         .public_key(issuing_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _HOUR)
@@ -188,12 +175,12 @@ def init_pki(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(issuing_key.public_key()), critical=False)
-        .add_extension(_aki(root_cert), critical=False),
-        root_key,
+        .add_extension(_aki(root.cert), critical=False),
+        root.key,
     )
     issuing = _Ca(issuing_cert, issuing_key)
 
-    _write(directory / ROOT_CA_KEY_FILE, _key_pem(root_key), private=True)
+    _write(directory / ROOT_CA_KEY_FILE, _key_pem(root.key), private=True)
     _write(directory / ISSUING_CA_KEY_FILE, _key_pem(issuing_key), private=True)
     _write_crls(directory, issuing, root, now)
     _save_index(directory, {"format": _INDEX_FORMAT, "parties": {}})
@@ -211,7 +198,7 @@ def init_pki(
         ip_addresses=(ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")),
     )
     # ca.pem last: until it exists the directory does not count as a PKI, so a failed init can simply be rerun.
-    _write(directory / CA_FILE, _cert_pem(root_cert) + _cert_pem(issuing_cert))
+    _write(directory / CA_FILE, _cert_pem(root.cert) + _cert_pem(issuing_cert))
     return party
 
 
@@ -323,17 +310,13 @@ def revoke(directory: Path | str, name: str, *, now: datetime | None = None) -> 
     _write_crls(directory, issuing, root, now, revoke_serial=serial)
 
 
-_CRL_PEM_RE = re.compile(rb"-----BEGIN X509 CRL-----\r?\n.+?-----END X509 CRL-----", re.DOTALL)
-
-
 def load_crls(path: Path | str) -> list[x509.CertificateRevocationList]:
     """Return every CRL in the PEM file ``path``, in file order (``crl.pem`` holds one per CA, concatenated).
 
     Raises :class:`PkiError` when the file holds no CRL at all, so that a wrong or empty file is never mistaken
     for "nothing is revoked".
     """
-    data = Path(path).read_bytes()
-    crls = [x509.load_pem_x509_crl(block) for block in _CRL_PEM_RE.findall(data)]
+    crls = crls_in(Path(path).read_bytes())
     if not crls:
         raise PkiError(f"{path} holds no PEM 'X509 CRL' block")
     return crls
@@ -357,7 +340,7 @@ def _check_name(name: object) -> None:
 
 def _check_oin(oin: object) -> None:
     """Refuse OINs that are not exactly 20 ASCII digits."""
-    if not isinstance(oin, str) or not _OIN_RE.fullmatch(oin):
+    if not is_oin(oin):
         raise PkiError(f"bad OIN {oin!r}: an OIN is exactly 20 digits (0-9)")
 
 
@@ -535,8 +518,15 @@ def _untrusted_ca(directory: Path, key_size: int, now: datetime) -> _Ca:
     """Load the untrusted CA of ``directory``, creating it (self-signed, outside ca.pem) on first use."""
     if (directory / UNTRUSTED_CA_FILE).exists():
         return _load_ca(directory, UNTRUSTED_CA_KEY_FILE, UNTRUSTED_CA_FILE)
+    ca = _self_signed_ca(_ca_subject(_UNTRUSTED_O, _UNTRUSTED_CN), key_size, now, path_length=0)
+    _write(directory / UNTRUSTED_CA_KEY_FILE, _key_pem(ca.key), private=True)
+    _write(directory / UNTRUSTED_CA_FILE, _cert_pem(ca.cert))
+    return ca
+
+
+def _self_signed_ca(name: x509.Name, key_size: int, now: datetime, *, path_length: int) -> _Ca:
+    """A new self-signed CA (a fresh key), valid from an hour ago for ten years."""
     key = _new_key(key_size)
-    name = _ca_subject(_UNTRUSTED_O, _UNTRUSTED_CN)
     cert = _sign(
         x509.CertificateBuilder()
         .subject_name(name)
@@ -545,13 +535,11 @@ def _untrusted_ca(directory: Path, key_size: int, now: datetime) -> _Ca:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _HOUR)
         .not_valid_after(now + 10 * _YEAR)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False),
         key,
     )
-    _write(directory / UNTRUSTED_CA_KEY_FILE, _key_pem(key), private=True)
-    _write(directory / UNTRUSTED_CA_FILE, _cert_pem(cert))
     return _Ca(cert, key)
 
 

@@ -5,26 +5,22 @@ loaded; zeep clients built from wsdl/ that sign as the target's vendor."""
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from lxml import etree
 
-from gateway.client import WusSignature, client_for
 from gateway.config import Config
 from gateway.oso.register import Aanleverpunt, School, Sector, Vendor
 from gateway.oso.zoeksleutel import ChainKey, maak
 from gateway.school.testleerlingen import laad_testleerlingen
 from gateway.store.school_repository import SchoolRepository
 from gateway.store.testschool import TEST_ROUTERINGSKENMERK, register_test_school, register_test_target
-from gateway.web.app import GatewayApp, load_schema
-from gateway.wsse import MemoryReplayStore
+from gateway.web.app import GatewayApp
 
 from .conftest import SHARED
+from .harness import serve, signed_client, stop, valid_body
 
 ROOT = Path(__file__).resolve().parents[1]
 TC_WSDL = ROOT / "wsdl" / "trafficcenter-1.wsdl"
@@ -37,26 +33,6 @@ BRON_BRIN, BRON_RK = "00YY", TEST_ROUTERINGSKENMERK
 DOEL_OIN, STRANGER_OIN = "00000001000000000011", "00000001000000000033"
 DOEL_BRIN, DOEL_RK = "11AA", "0000000700000AA00000"
 DOEL_BB_RK = "0000000700000YY00932"  # the target's own aanleverpunt in 00YY, for binnen-BRIN transfers
-
-
-class Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def serve(app, port: int):
-    httpd = make_server("127.0.0.1", port, app, server_class=Server, handler_class=Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
-def stop(httpd) -> None:
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def register_target(database) -> None:
@@ -88,14 +64,10 @@ class RunningSchool:
         return path
 
     def tc_client(self, name: str = "doel-las", oin: str = DOEL_OIN):
-        plugin = WusSignature(self.pki.credentials(name, oin), self.pki.trust(), replay=MemoryReplayStore())
-        _, service = client_for(TC_WSDL, plugin, address=self.url + "/tc")
-        return service, plugin
+        return signed_client(self.pki, TC_WSDL, self.url + "/tc", name, oin)
 
     def ap_client(self, name: str = "doel-las", oin: str = DOEL_OIN, address: str | None = None):
-        plugin = WusSignature(self.pki.credentials(name, oin), self.pki.trust(), replay=MemoryReplayStore())
-        _, service = client_for(AP_WSDL, plugin, address=address or self.url + "/school/aanleverpunt")
-        return service, plugin
+        return signed_client(self.pki, AP_WSDL, address or self.url + "/school/aanleverpunt", name, oin)
 
     def school(self, readonly: bool = True):
         """A context manager: the school's repository in one unit of work."""
@@ -134,17 +106,9 @@ def zoeksleutel(key: ChainKey, pgn: str, bron_brin: str = BRON_BRIN, doel_brin: 
     return {"zoeksleutel": zs, "pgnfrag": frag}
 
 
-_SCHEMA = None
-
-
 def response_body(plugin) -> etree._Element:
     """The Body child of the last (verified) answer; it conforms to xsd/aanleverpunt-1.xsd."""
-    global _SCHEMA
-    if _SCHEMA is None:
-        _SCHEMA = load_schema("aanleverpunt-1.xsd")
-    body = plugin.last_response.body
-    assert _SCHEMA.validate(body), _SCHEMA.error_log
-    return body
+    return valid_body(plugin, "aanleverpunt-1.xsd")
 
 
 def dossier_bytes(body: etree._Element) -> bytes | None:

@@ -4,19 +4,16 @@ as one or the other."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from lxml import etree
 
-from gateway.client import WusSignature, client_for
 from gateway.config import Config
 from gateway.oso.register import Aanleverpunt, School, Sector, Vendor
-from gateway.web.app import GatewayApp, load_schema
-from gateway.wsse import MemoryReplayStore
+from gateway.web.app import GatewayApp
+
+from tests.harness import serve, signed_client, stop, valid_body
 
 ROOT = Path(__file__).resolve().parents[1]
 TC_WSDL = ROOT / "wsdl" / "trafficcenter-1.wsdl"
@@ -25,15 +22,6 @@ DOEL_OIN, BRON_OIN, STRANGER_OIN = "00000001000000000011", "00000001000000000022
 DOEL_BRIN, BRON_BRIN = "11AA", "00YY"
 DOEL_RK, BRON_RK, SWV_RK = "0000000700000AA00000", "0000000700000YY00931", "0000000700000SW00000"
 ZOEKSLEUTEL, PGNFRAG = "v1.test.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "823"
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 def register_parties(database) -> None:
@@ -59,33 +47,19 @@ class RunningTc:
 
     def client(self, name: str, oin: str):
         """A zeep TC service proxy signing as party ``name`` (OIN ``oin``), and its plug-in."""
-        plugin = WusSignature(self.pki.credentials(name, oin), self.pki.trust(), replay=MemoryReplayStore())
-        _, service = client_for(TC_WSDL, plugin, address=self.url + "/tc")
-        return service, plugin
+        return signed_client(self.pki, TC_WSDL, self.url + "/tc", name, oin)
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 def start_tc(pki, database, port: int, **config) -> RunningTc:
     gw = pki.gateway
     cfg = Config(port=port, cert=str(gw.cert_path), key=str(gw.key_path), ca=str(pki.ca), crl=str(pki.crl),
                  database_url=database.url, **config)
-    httpd = make_server("127.0.0.1", port, GatewayApp(cfg, database=database), server_class=_Server,
-                        handler_class=_Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return RunningTc(cfg.base_url, httpd, pki, database)
-
-
-_SCHEMA = None
+    return RunningTc(cfg.base_url, serve(GatewayApp(cfg, database=database), port), pki, database)
 
 
 def assert_valid_response(plugin) -> etree._Element:
     """The Body of the last answer conforms to xsd/trafficcenter-1.xsd; returns it."""
-    global _SCHEMA
-    if _SCHEMA is None:
-        _SCHEMA = load_schema("trafficcenter-1.xsd")
-    body = plugin.last_response.body
-    assert _SCHEMA.validate(body), _SCHEMA.error_log
-    return body
+    return valid_body(plugin, "trafficcenter-1.xsd")

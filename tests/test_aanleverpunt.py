@@ -34,8 +34,9 @@ from gateway.web.security import SecuredEndpoint, SecurityMiddleware
 from gateway.wsse import MemoryReplayStore, Policy, sign_request
 
 from .conftest import free_port
+from .harness import serve, stop
 from .school_harness import (AP_NS, BUNDLES, BRON_BRIN, BRON_RK, DOEL_BB_RK, DOEL_BRIN, DOEL_OIN, DOEL_RK, STRANGER_OIN,
-                             c14n, dossier_bytes, response_body, serve, sha256, start_school, stop, zoeksleutel)
+                             c14n, dossier_bytes, response_body, sha256, start_school, zoeksleutel)
 
 NS = {"d": "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"}
 TC_NS = "urn:oso-gateway:trafficcenter:1"

@@ -16,6 +16,7 @@ from gateway.store.testschool import TEST_ROUTERINGSKENMERK
 from .conformance_bench import (BUNDLES_DIR, SUITE_OIN, TARGET_BRIN, TARGET_RK, TARGET_VENDOR_OIN, reference_source,
                                 start_reference)
 from .conftest import free_port
+from .harness import https_as
 
 
 def _junit_counts(path) -> tuple[str, str, str]:
@@ -82,9 +83,7 @@ def test_target_command_with_the_reference_target_over_two_way_tls(pki, tmp_path
     out = {}
     runner = threading.Thread(target=lambda: out.setdefault("code", main(args)))
     runner.start()
-    session = requests.Session()
-    session.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment overrides session.verify
-    session.cert, session.verify = (str(vendor_party.cert_path), str(vendor_party.key_path)), str(pki.ca)
+    session = https_as(vendor_party, pki.ca)
     base = f"https://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

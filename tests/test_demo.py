@@ -4,26 +4,17 @@ the help promises."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from .conftest import free_port
+from .serve_process import clean_env, start_serve, stop, wait_healthy
 
 TIMEOUT = 60
-
-
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OSO_GATEWAY_")}
-    env.update(extra)
-    return env
 
 
 def cli(*args, cwd, env, timeout=TIMEOUT) -> subprocess.CompletedProcess:
@@ -50,31 +41,12 @@ def dev_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dev")
     port = free_port()
     env = clean_env(OSO_GATEWAY_PORT=str(port), OSO_GATEWAY_WORKERS="1", OSO_GATEWAY_LOG_LEVEL="warning")
-    log = folder / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--dev"], cwd=folder, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc, log = start_serve(folder, "--dev", env=env)
     try:
-        deadline = time.monotonic() + 40
-        while True:
-            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-            try:
-                if requests.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-            time.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log)
         yield folder, env, log
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop(proc)
 
 
 def test_serve_dev_says_what_to_do_next_and_the_demo_uses_it(dev_server):

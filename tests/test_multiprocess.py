@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.serve_process import clean_env, start_serve, stop, wait_healthy
+
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_URL = "http://tc.oso.test"  # the load balancer's address: what wsa:To names on both servers
 TC_ACTION = "urn:oso-gateway:trafficcenter:1"
@@ -144,48 +146,23 @@ def _children(pid: int) -> set[int]:
     return kids
 
 
-def _get(url: str, timeout: float = 2):
-    import requests
-
-    return requests.get(url, timeout=timeout)
-
-
 @dataclass
 class Serve:
     url: str
     proc: subprocess.Popen
     log: Path
 
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
     def workers(self) -> set[int]:
         return _children(self.proc.pid)
 
     def wait_healthy(self, timeout: float = START_TIMEOUT, workers: int | None = None, without=()) -> None:
-        import requests
+        def ready() -> bool:
+            return workers is None or (len(pids := self.workers()) == workers and not pids & set(without))
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                healthy = _get(self.url + "/health", timeout=1).status_code == 200
-            except requests.RequestException:
-                healthy = False
-            if healthy and (workers is None or (len(pids := self.workers()) == workers and not pids & set(without))):
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"serve at {self.url} did not become healthy in {timeout} s:\n{self.tail()}")
+        wait_healthy(self.url, self.proc, self.log, timeout=timeout, ready=ready)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop(self.proc)
 
 
 @dataclass
@@ -201,11 +178,6 @@ class Cluster:
         return [s.url for s in self.servers]
 
 
-def _clean_env() -> dict:
-    """This process's environment without OSO_GATEWAY_* (the config file must be what counts)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("OSO_GATEWAY_")}
-
-
 def _start_serve(folder: Path, name: str, port: int, pki, database_url: str) -> Serve:
     gw = pki.gateway
     config = folder / f"{name}.toml"
@@ -214,10 +186,7 @@ def _start_serve(folder: Path, name: str, port: int, pki, database_url: str) -> 
         f'host = "127.0.0.1"\nport = {port}\npublic_url = "{PUBLIC_URL}"\nworkers = 2\n'
         f'cert = "{gw.cert_path}"\nkey = "{gw.key_path}"\nca = "{pki.ca}"\ncrl = "{pki.crl}"\n'
         f'database_url = "{database_url}"\nlog_level = "warning"\n', encoding="utf-8")
-    log = folder / f"{name}.log"
-    with open(log, "wb") as out:  # a file, not a pipe: nobody reads the access log while the load runs
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
-                                cwd=folder, env=_clean_env(), stdout=out, stderr=subprocess.STDOUT)
+    proc, log = start_serve(folder, "--config", str(config), log=f"{name}.log")
     return Serve(f"http://127.0.0.1:{port}", proc, log)
 
 
@@ -315,7 +284,7 @@ def _run_load(cluster: Cluster, tag: str, *, processes: int, cycles: int, retry:
             logs.append(log)
             with open(log, "wb") as err:
                 argv = [sys.executable, "-m", "tests.test_multiprocess", json.dumps({**base, "index": i})]
-                proc = subprocess.Popen(argv, cwd=ROOT, env=_clean_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                proc = subprocess.Popen(argv, cwd=ROOT, env=clean_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=err, text=True)
             procs.append(proc)
             threading.Thread(target=read, args=(i, proc), daemon=True).start()

@@ -11,7 +11,7 @@ import pytest
 from gateway.oso import resultaat, trafficcenter as tc
 from gateway.oso.register import Aanleverpunt, RegisterError, School, Sector, Vendor
 from gateway.oso.sessie import REFUSAL, TRANSITIONS, IllegalStep, Sessie, Stap, Status
-from gateway.oso.trafficcenter import Leerling, Notificatie
+from gateway.oso.trafficcenter import Leerling
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 TTL = timedelta(hours=1)

@@ -3,53 +3,32 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from gateway.client import WusSignature, client_for
 from gateway.wsse import Credentials, TrustStore
 
 from .conftest import free_port
+from .serve_process import start_serve, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if requests.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("serve did not become healthy")
 
 
 @pytest.fixture
 def dev_server(tmp_path):
     port = free_port()
     env = {**os.environ, "OSO_GATEWAY_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--dev"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc, log = start_serve(tmp_path, "--dev", env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc, log, timeout=30)
         yield url, tmp_path
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_dev_serve_from_a_fresh_folder(dev_server, pki):

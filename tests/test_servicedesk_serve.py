@@ -23,7 +23,7 @@ from gateway.store import Database
 from gateway.wsse import Credentials, ns, sign_request
 
 from .conftest import free_port
-from .test_serve import _wait_healthy
+from .serve_process import wait_healthy
 
 PING = "urn:oso-gateway:trafficcenter:1/ping"
 
@@ -51,7 +51,7 @@ def test_serve_journals_before_it_answers_counts_across_workers_and_logs_json(tm
                             stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc, tmp_path / "stderr.log", timeout=30)
         gw = tmp_path / "var" / "pki"
         creds = Credentials.from_files(gw / "gateway.cert.pem", gw / "gateway.key.pem")  # the dev test vendor
 

@@ -246,13 +246,17 @@ def target(pki):
                        chain_key=KEY, timeout=3)
 
 
+def _point_tc_at(target, url: str) -> None:
+    """The target's Traffic Center client sends to ``url`` from now on."""
+    binding = next(iter(next(iter(target._tc_client.wsdl.services.values())).ports.values())).binding.name
+    target.tc = target._tc_client.create_service(binding, url)
+    target.tc_url = url
+
+
 def test_a_transport_error_is_retried_once_with_a_new_message(target):
     listener = Listener(None)  # accepts, reads, hangs up: no answer
     try:
-        target.tc = target._tc_client.create_service(
-            next(iter(next(iter(target._tc_client.wsdl.services.values())).ports.values())).binding.name,
-            listener.url + "/tc")
-        target.tc_url = listener.url + "/tc"
+        _point_tc_at(target, listener.url + "/tc")
         account = target.transfer(pgn=PGN, bron_brin="00YY", doel_brin="00ZZ", doel_routeringskenmerk=DOEL_RK)
     finally:
         listener.close()
@@ -304,10 +308,7 @@ def test_a_signed_server_fault_of_the_tc_at_overdracht_is_tc_niet_beschikbaar_an
 
     listener = Listener(signed_fault)
     try:
-        target.tc = target._tc_client.create_service(
-            next(iter(next(iter(target._tc_client.wsdl.services.values())).ports.values())).binding.name,
-            listener.url + "/tc")
-        target.tc_url = listener.url + "/tc"
+        _point_tc_at(target, listener.url + "/tc")
         account = target.transfer(pgn=PGN, bron_brin="00YY", doel_brin="00ZZ", doel_routeringskenmerk=DOEL_RK)
     finally:
         listener.close()

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
 import ssl
 import subprocess
-import sys
-import time
 import tomllib
 import warnings
 from dataclasses import dataclass
@@ -21,6 +18,8 @@ import pytest
 import requests
 
 from .conftest import free_port
+from .harness import https_as
+from .serve_process import start_serve, stop, wait_healthy
 from .tc_harness import DOEL_OIN, STRANGER_OIN, TC_WSDL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,54 +34,15 @@ class TlsServe:
     log: Path
 
 
-def _clean_env() -> dict:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("OSO_GATEWAY_")}
-
-
 def _start(folder: Path, config_text: str) -> tuple[subprocess.Popen, Path]:
     config = folder / "gateway.toml"
     config.write_text(config_text, encoding="utf-8")
-    log = folder / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
-                                cwd=folder, env=_clean_env(), stdout=out, stderr=subprocess.STDOUT)
-    return proc, log
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, session: requests.Session,
-                  timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if session.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"serve did not become healthy:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    return start_serve(folder, "--config", str(config))
 
 
 def _https(pki, party) -> requests.Session:
     """A requests session that presents ``party``'s certificate and trusts only the test CA."""
-    session = requests.Session()
-    session.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment overrides session.verify (requests#3829)
-    session.cert = (str(party.cert_path), str(party.key_path))
-    session.verify = str(pki.ca)
-    return session
+    return https_as(party, pki.ca)
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +57,10 @@ def tls_server(pki, tmp_path_factory):
         f'database_url = "sqlite:///{folder / "gateway.db"}"\n'))
     url = f"https://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, log, _https(pki, pki.party("doel-las", DOEL_OIN)))
+        wait_healthy(url, proc, log, session=_https(pki, pki.party("doel-las", DOEL_OIN)))
         yield TlsServe(url, port, proc, log)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _tc(pki, server: TlsServe, signer: tuple[str, str], tls_party):
@@ -236,9 +196,9 @@ def test_the_readme_run_for_real_config_serves(pki, tmp_path):
     base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         session = _https(pki, pki.party("doel-las", DOEL_OIN)) if tls else requests.Session()
-        _wait_healthy(base, proc, log, session, timeout=40)
+        wait_healthy(base, proc, log, session=session)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 REVOKED = r"CERTIFICATE_REVOKED|closed without|Reset|Broken"
@@ -286,11 +246,9 @@ def test_a_revoked_client_certificate_gets_no_connection_and_an_out_of_date_crl_
         version, head = _exchange(context(party), port)
         return head.startswith(b"HTTP/1.1 200")
 
-    session = requests.Session()
-    session.trust_env = False
-    session.cert, session.verify = (str(good.cert_path), str(good.key_path)), str(pki_dir / "ca.pem")
+    session = https_as(good, pki_dir / "ca.pem")
     try:
-        _wait_healthy(f"https://127.0.0.1:{port}", proc, log, session)
+        wait_healthy(f"https://127.0.0.1:{port}", proc, log, session=session)
         assert answers(good) and answers(later)
         assert re.search(REVOKED, _refusal(context(revoked), port))
         revoke(pki_dir, "later-las")  # after serve started: the next connection knows
@@ -303,4 +261,4 @@ def test_a_revoked_client_certificate_gets_no_connection_and_an_out_of_date_crl_
         with pytest.raises(requests.exceptions.ConnectionError):
             session.get(f"https://127.0.0.1:{port}/health", timeout=TIMEOUT)
     finally:
-        _stop(proc)
+        stop(proc)

@@ -21,7 +21,8 @@ from gateway.store.testschool import TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTER
 from gateway.web.local import ensure_chain_key, prepare_dev
 
 from .conftest import free_port
-from .test_tls import _https, _start, _stop, _wait_healthy
+from .serve_process import stop, wait_healthy
+from .test_tls import _https, _start
 
 PGN = "127095823"
 
@@ -47,10 +48,10 @@ def tls_gateway(pki, tmp_path_factory):
     ensure_chain_key(config.zoeksleutel_key)
     proc, log = _start(folder, text)
     try:
-        _wait_healthy(config.base_url, proc, log, _https(pki, gw))
+        wait_healthy(config.base_url, proc, log, session=_https(pki, gw))
         yield config, database
     finally:
-        _stop(proc)
+        stop(proc)
         database.dispose()
 
 

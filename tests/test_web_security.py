@@ -3,10 +3,7 @@ requests get a signed SOAP Fault naming the rule, never a traceback or a bare 50
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import requests
@@ -16,22 +13,14 @@ from lxml import etree
 from gateway.client import WusSignature, client_for
 from gateway.config import Config
 from gateway.web.app import GatewayApp
-from gateway.wsse import MemoryReplayStore, Policy, sign_request, verify_response
+from gateway.wsse import Policy, sign_request, verify_response
 from gateway.wsse import ns
 from gateway.wsse.errors import SecurityError
+from tests.harness import serve, signed_client, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 PING_WSDL = ROOT / "wsdl" / "trafficcenter-1.wsdl"
 PING_ACTION = "urn:oso-gateway:trafficcenter:1/ping"
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +34,14 @@ def gateway(pki, tmp_path_factory):
     Database(db).migrate()
     config = Config(port=port, cert=str(gw.cert_path), key=str(gw.key_path), ca=str(pki.ca), crl=str(pki.crl),
                     database_url=db)
-    httpd = make_server("127.0.0.1", port, GatewayApp(config), server_class=_Server, handler_class=_Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    httpd = serve(GatewayApp(config), port)
     yield config.base_url
-    httpd.shutdown()
+    stop(httpd)
 
 
 @pytest.fixture
 def ping(pki, gateway):
-    plugin = WusSignature(pki.credentials("vendor"), pki.trust(), replay=MemoryReplayStore())
-    _, service = client_for(PING_WSDL, plugin, address=gateway + "/tc")
-    return service, plugin
+    return signed_client(pki, PING_WSDL, gateway + "/tc", "vendor")
 
 
 def test_signed_ping_round_trip(ping, pki):

@@ -26,7 +26,6 @@ from gateway.conformance.mutations import (  # noqa: F401 - re-exported for the 
     redigest,
     reference_to,
     references,
-    replace_with_copy,
     resign,
     to_bytes,
     tree,

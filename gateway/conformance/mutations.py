@@ -123,17 +123,6 @@ def add_reference(root: etree._Element, element: etree._Element, ident: str) -> 
     return root
 
 
-def replace_with_copy(element: etree._Element) -> etree._Element:
-    """Put a deep copy of ``element`` in its place and return the detached original (for wrapping attacks)."""
-    clone = copy.deepcopy(element)
-    clone.tail = element.tail
-    element.addprevious(clone)
-    parent = element.getparent()
-    parent.remove(element)
-    element.tail = None
-    return element
-
-
 # --------------------------------------------------------------------------- whole-message mutations (by name)
 # Each takes a signed message (bytes) and returns the hostile one. ``key`` is a private key the attacker holds.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .catalogue import MUST, SHOULD, Scenario
+from .catalogue import MUST, SHOULD, Scenario, for_role
 from .evidence import HttpExchange
 
 PASSED, FAILED, NOT_APPLICABLE, ERROR = "passed", "failed", "not applicable", "error"
@@ -40,6 +40,18 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     # the test pupils' PGNs, only to redact them from every view (never shown)
     secrets: list[str] = field(default_factory=list, repr=False)
+
+    def judge(self, graders, suite, view) -> None:
+        """Grade every scenario of the role with ``graders[id](suite, scenario)``, show each verdict, and finish."""
+        for scenario in for_role(self.role):
+            try:
+                result = graders[scenario.id](suite, scenario)
+            except Exception as exc:  # a bug of the suite must not hide the other verdicts
+                result = Result(scenario, ERROR, f"the suite could not judge this scenario: {type(exc).__name__}: "
+                                f"{str(exc)[:200]}")
+            self.results.append(result)
+            view.verdict(result)
+        self.finished = datetime.now(timezone.utc)
 
     def summary(self) -> dict[str, dict[str, int]]:
         out = {sev: {v: 0 for v in VERDICTS} for sev in (MUST, SHOULD)}

@@ -24,7 +24,7 @@ from ..oso import zoeksleutel as zs
 from ..oso.register import Aanleverpunt, School, Sector, Vendor
 from ..wsse import Credentials, TrustStore, sign_envelope
 from . import mutations
-from .catalogue import SOURCE, for_role
+from .catalogue import SOURCE
 from .evidence import AP_NS, HttpExchange, find_pgns, without_dossier
 from .judge import Answer, read_answer
 from .live import LiveView
@@ -334,16 +334,7 @@ class SourceSuite:
             "routeringskenmerk": self.o.routeringskenmerk, "BRIN": self.o.brin,
             "suite Traffic Center": self.tc.url, "suite OIN": self.creds.oin}, secrets=self.o.pupils.all())
         self.exchange_all()
-        graders = _graders()
-        for scenario in for_role(SOURCE):
-            try:
-                result = graders[scenario.id](self, scenario)
-            except Exception as exc:  # a bug of the suite must not hide the other verdicts
-                result = Result(scenario, ERROR, f"the suite could not judge this scenario: {type(exc).__name__}: "
-                                f"{str(exc)[:200]}")
-            report.results.append(result)
-            self.view.verdict(result)
-        report.finished = datetime.now(timezone.utc)
+        report.judge(_graders(), self, self.view)
         if self.o.bundles is None:
             report.notes.append("No official dossier bundles were given (--bundles): dossiers were checked with the "
                                 "gateway's own rules only.")

@@ -40,7 +40,7 @@ from ..oso.register import Aanleverpunt, School, Sector, Vendor
 from ..oso.resultaat import best
 from ..oso.trafficcenter import Leerling
 from ..wsse import Credentials, MemoryReplayStore
-from .catalogue import TARGET, for_role
+from .catalogue import TARGET
 from .evidence import AP_NS, HttpExchange, find_pgns
 from .live import LiveView
 from .results import ERROR, FAILED, NOT_APPLICABLE, PASSED, Result, RunReport
@@ -335,15 +335,7 @@ class TargetSuite:
             "suite OIN": self.creds.oin}, secrets=[t.pgn for t in self.transfers])
         if wait:
             self.wait()
-        for scenario in for_role(TARGET):
-            try:
-                result = _GRADERS[scenario.id](self, scenario)
-            except Exception as exc:  # a bug of the suite must not hide the other verdicts
-                result = Result(scenario, ERROR, f"the suite could not judge this scenario: {type(exc).__name__}: "
-                                f"{str(exc)[:200]}")
-            report.results.append(result)
-            self.view.verdict(result)
-        report.finished = datetime.now(timezone.utc)
+        report.judge(_GRADERS, self, self.view)
         return report
 
     def evidence(self, observations: list[TcObservation]) -> list[HttpExchange]:

@@ -6,7 +6,7 @@ raises for a request the rules refuse. The spyne service fetches, calls, and sto
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, Sequence
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from ..cli_common import EXIT_FAILED, EXIT_OK, database_options, iso_date, run_on_database, table
 
 
 class SchoolError(ValueError):
@@ -31,27 +31,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _date(option: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise SchoolError(f"{option} {text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def _pgn(value: str | None) -> str | None:
     if value is not None and not (len(value) == 9 and value.isascii() and value.isdigit()):
         raise SchoolError("a PGN (BSN or onderwijsnummer) is nine digits")
     return value
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
 
 
 def _d(value) -> str:
@@ -130,7 +113,7 @@ def _klaarzetten(db, config, args) -> int:
         raise SchoolError(f"the dossier's overdrachtsoort {info.overdrachtsoort!r} is none of "
                           f"{', '.join(OVERDRACHTSOORTEN)}")
     now = _now()
-    verzameldatum = _date("--verzameldatum", args.verzameldatum) or info.datum or now.date()
+    verzameldatum = iso_date("--verzameldatum", args.verzameldatum, SchoolError) or info.datum or now.date()
     record = DossierRecord(brin=brin, pgn=pgn, pgn_kind=pgn_kind(pgn), overdrachtsoort=info.overdrachtsoort,
                            overstap=info.overstap, dossier=data, verzameldatum=verzameldatum, klaargezet=True,
                            inzage=info.inzage,
@@ -164,7 +147,7 @@ def _change(db, args, what: str, change) -> int:
 def _inzage(db, config, args) -> int:
     from .dossierbestand import met_inzage
 
-    datum = _date("--datum", args.datum) or _now().date()
+    datum = iso_date("--datum", args.datum, SchoolError) or _now().date()
     return _change(db, args, f"inzage recorded on {datum.isoformat()}",
                    lambda r: {"inzage": datum, "dossier": met_inzage(r.dossier, datum), "bijgewerkt": _now()})
 
@@ -172,7 +155,7 @@ def _inzage(db, config, args) -> int:
 def _toestemming(db, config, args) -> int:
     from .dossierbestand import met_toestemming
 
-    datum = _date("--datum", args.datum) or _now().date()
+    datum = iso_date("--datum", args.datum, SchoolError) or _now().date()
     return _change(db, args, f"toestemming recorded on {datum.isoformat()}",
                    lambda r: {"toestemming": datum, "dossier": met_toestemming(r.dossier), "bijgewerkt": _now()})
 
@@ -196,7 +179,7 @@ def _lijst(db, config, args) -> int:
              "ja" if r.klaargezet else "nee", _d(r.inzage), _d(r.toestemming), _d(r.verzameldatum),
              "ja" if r.geweigerd else "nee", str(size)] for r, size in entries]
     ready = sum(1 for r, _ in entries if r.klaargezet and not r.geweigerd)
-    print(f"dossiers ({len(rows)}, {ready} ready for release)\n" + _table(
+    print(f"dossiers ({len(rows)}, {ready} ready for release)\n" + table(
         ["BRIN", "PGN", "SOORT", "OVERDRACHTSOORT", "OVERSTAP", "KLAARGEZET", "INZAGE", "TOESTEMMING",
          "VERZAMELDATUM", "GEWEIGERD", "BYTES"], rows))
     return EXIT_OK
@@ -209,7 +192,7 @@ def _log(db, config, args) -> int:
         entries = SchoolRepository.of(repo).uitleveringen(sessie_id=args.sessie, limit=args.laatste)
     rows = [[u.tijdstip.strftime("%Y-%m-%d %H:%M:%S"), u.sessie_id, u.doel_brin, u.aanvrager_oin, u.sessiecontrole,
              u.resultaat, (u.sha256 or "-")[:16], u.reden[:60]] for u in entries]
-    print(f"documentRequests ({len(rows)})\n" + _table(
+    print(f"documentRequests ({len(rows)})\n" + table(
         ["TIJDSTIP (UTC)", "SESSIE", "DOEL", "AANVRAGER OIN", "SESSIECONTROLE", "RESULTAAT", "SHA-256", "REDEN"],
         rows))
     return EXIT_OK
@@ -300,48 +283,17 @@ def _melden(db, config, args) -> int:
 
 # ---- running a command -------------------------------------------------------------------------------------------
 
-def _one_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip().splitlines()
-    return text[0] if text else type(cause).__name__
-
-
 def _run(args) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from ..config import ConfigError, load_config
     from ..dossier import BundleError
     from ..oso.register import RegisterError
-    from ..store import Database, DatabaseUrlError
 
-    command = f"school {args.school_command}"
-    try:
-        config = load_config(getattr(args, "config", None))
-        db = Database(getattr(args, "database", None) or config.database_url)
-    except (ConfigError, DatabaseUrlError) as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        db.migrate()
-        return args.school_op(db, config, args)
-    except (SchoolError, RegisterError, BundleError) as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (SQLAlchemyError, OSError) as exc:
-        print(f"{command}: the database failed: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        db.dispose()
+    return run_on_database(args, f"school {args.school_command}", lambda db, config: args.school_op(db, config, args),
+                           (SchoolError, RegisterError, BundleError))
 
 
 def add_parser(subparsers) -> None:
     """Add ``school`` and its commands to the ``oso-gateway`` parser's subparsers."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database", metavar="URL", default=argparse.SUPPRESS,
-                        help="database URL (default: the configuration's database_url; environment "
-                             "OSO_GATEWAY_DATABASE_URL)")
-    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                        help="the gateway's TOML configuration (database_url, bundles_dir)")
+    common = database_options("the gateway's TOML configuration (database_url, bundles_dir)")
     pupil = argparse.ArgumentParser(add_help=False)
     pupil.add_argument("--pgn", required=True, metavar="N", help="the pupil's BSN or onderwijsnummer")
     pupil.add_argument("--brin", help="the school (needed only when several schools hold a dossier for the pupil)")

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import json
 import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
-from pathlib import Path
+
+from ..cli_common import database_options, iso_time, load_trust, message_check_options, open_database, read_input
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
-
-
-def _database(args, command: str, *, migrate: bool = False):
-    from ..config import ConfigError, load_config
-    from ..store import Database, DatabaseUrlError
-
-    try:
-        config = load_config(getattr(args, "config", None))
-        db = Database(getattr(args, "database", None) or config.database_url)
-        if migrate:
-            db.migrate()
-    except (ConfigError, DatabaseUrlError) as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
-        return None, None
-    return config, db
 
 
 def _trace(args) -> int:
@@ -33,7 +18,7 @@ def _trace(args) -> int:
     from ..store.journal import transfer
     from .trace import render
 
-    _, db = _database(args, "trace")
+    _, db = open_database(args, "trace")
     if db is None:
         return EXIT_USAGE
     try:
@@ -56,33 +41,23 @@ def _trace(args) -> int:
     return EXIT_FOUND if a.status == "failed" else EXIT_OK
 
 
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
 def _diagnose(args) -> int:
-    from ..wsse import TrustStore
     from .diagnose import render, run
 
     try:
-        at = _when(args.at)
+        at = iso_time(args.at)
     except ValueError:
         print("diagnose: --at takes an ISO 8601 time, e.g. 2026-11-28T12:00:00Z", file=sys.stderr)
         return EXIT_USAGE
     trust = None
     if args.ca:
-        try:
-            trust = TrustStore.from_files(args.ca, args.crl)
-        except (OSError, ValueError) as exc:
-            print(f"diagnose: cannot load the trust anchors: {exc}", file=sys.stderr)
+        trust = load_trust("diagnose", args.ca, args.crl)
+        if trust is None:
             return EXIT_USAGE
     worst = EXIT_OK
     for i, name in enumerate(args.files):
         try:
-            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+            data = read_input(name)
         except OSError as exc:
             print(f"{name}: UNREADABLE {exc.strerror}")
             worst = max(worst, EXIT_USAGE)
@@ -100,7 +75,7 @@ def _purge(args) -> int:
     from ..store.journal import purge_journal
     from ..web.housekeeping import cutoff
 
-    config, db = _database(args, "purge")
+    config, db = open_database(args, "purge")
     if db is None:
         return EXIT_USAGE
     days = args.days if args.days is not None else config.journal_retention_days
@@ -133,7 +108,7 @@ def _operator(args) -> int:
     from ..store.journal import add_operator, operators, remove_operator
     from ..web.auth import AuthError, check_name, hash_password
 
-    _, db = _database(args, "operator", migrate=True)
+    _, db = open_database(args, "operator", migrate=True)
     if db is None:
         return EXIT_USAGE
     try:
@@ -162,9 +137,7 @@ def _operator(args) -> int:
 
 
 def add_parser(sub) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="the gateway's TOML configuration (its database_url)")
-    common.add_argument("--database", metavar="URL", help="database URL (default: the configuration's)")
+    common = database_options("the gateway's TOML configuration (its database_url)")
 
     p = sub.add_parser("trace", parents=[common], help="a transfer's timeline from the journal: who must act")
     p.add_argument("id", metavar="SESSIE_ID|MESSAGE_ID", help="a sessieId, koppelsleutel or wsa:MessageID")
@@ -174,12 +147,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("diagnose", help="every check of the security profile and the contract on raw messages, "
                                         "each explained")
     p.add_argument("files", nargs="+", metavar="FILE", help="a raw message as received ('-': stdin)")
-    p.add_argument("--ca", help="PEM file with the root and intermediate CA certificates (else trust is not checked)")
-    p.add_argument("--crl", help="PEM file with the CRLs")
-    p.add_argument("--at", help="judge as of this time (ISO 8601), e.g. when the message was sent")
-    p.add_argument("--to", help="the address it was sent to (wsa:To must be it)")
-    p.add_argument("--soap-action", help="the HTTP SOAPAction it was sent with")
-    p.add_argument("--skew", type=int, default=60, help="allowed clock skew in seconds (default 60)")
+    message_check_options(p, ca_required=False, to_help="the address it was sent to (wsa:To must be it)",
+                          ca_help="PEM file with the root and intermediate CA certificates (else trust is not checked)")
     p.set_defaults(func=_diagnose)
 
     p = sub.add_parser("purge", parents=[common], help="remove journal entries older than the retention")

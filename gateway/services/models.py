@@ -7,7 +7,6 @@ so spyne only deserialises valid documents; its own (generated) schema is never 
 from __future__ import annotations
 
 from spyne import Boolean, ComplexModel, Date, DateTime, Unicode
-from spyne.model.complex import Array  # noqa: F401 - re-exported for services
 
 TC_NS = "urn:oso-gateway:trafficcenter:1"
 AP_NS = "urn:oso-gateway:aanleverpunt:1"

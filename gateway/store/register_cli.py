@@ -7,30 +7,19 @@ changed); 1 the database failed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
 from datetime import date, datetime, timezone
 
+from ..cli_common import EXIT_BAD_INPUT, EXIT_OK, database_options, iso_date, run_on_database, table
 from ..oso import identifiers as ids
 from ..oso.register import Aanleverpunt, RegisterError, School, Vendor
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------------
 
 def _today() -> date:
     return datetime.now(timezone.utc).date()
-
-
-def _date(option: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise RegisterError(f"{option} {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _require(predicate, value: str, message: str) -> str:
@@ -48,14 +37,6 @@ def _rk(value: str) -> str:
                     "routeringskenmerk {value!r} is malformed: 20 digits or capitals")
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 def _yes(flag: bool) -> str:
     return "ja" if flag else "nee"
 
@@ -65,7 +46,7 @@ def _yes(flag: bool) -> str:
 def _vendor_add(db, args) -> int:
     if args.sinds is not None and not args.gekwalificeerd:
         raise RegisterError("--sinds is only for a qualified vendor: add --gekwalificeerd")
-    sinds = _date("--sinds", args.sinds) or (_today() if args.gekwalificeerd else None)
+    sinds = iso_date("--sinds", args.sinds, RegisterError) or (_today() if args.gekwalificeerd else None)
     vendor = Vendor(args.oin, args.naam, args.gekwalificeerd, sinds)
     with db.unit_of_work() as repo:
         repo.add_vendor(vendor)
@@ -85,7 +66,7 @@ def _vendor_change(db, args) -> int:
         if not qualified:
             sinds = None
         else:
-            sinds = _date("--sinds", args.sinds) or current.gekwalificeerd_sinds or (
+            sinds = iso_date("--sinds", args.sinds, RegisterError) or current.gekwalificeerd_sinds or (
                 None if current.gekwalificeerd else _today())
         changed = Vendor(current.oin, args.naam if args.naam is not None else current.naam, qualified, sinds)
         repo.update_vendor(changed)
@@ -159,81 +140,46 @@ def _list(db, args) -> int:
         if "vendors" in what:
             rows = [[v.oin, v.naam, _yes(v.gekwalificeerd), str(v.gekwalificeerd_sinds or "-")]
                     for v in repo.list_vendors()]
-            parts.append(("vendors", _table(["OIN", "NAAM", "GEKWALIFICEERD", "SINDS"], rows), len(rows)))
+            parts.append(("vendors", table(["OIN", "NAAM", "GEKWALIFICEERD", "SINDS"], rows), len(rows)))
         if "schools" in what:
             rows = [[s.brin, s.vestiging, s.sector.value, s.naam] for s in repo.list_schools()]
-            parts.append(("schools", _table(["BRIN", "VESTIGING", "SECTOR", "NAAM"], rows), len(rows)))
+            parts.append(("schools", table(["BRIN", "VESTIGING", "SECTOR", "NAAM"], rows), len(rows)))
         if "aanleverpunten" in what:
             rows = [[a.routeringskenmerk, a.brin, a.vestiging, a.vendor_oin, _yes(a.actief), a.document_url,
                      a.notificatie_url or "-"] for a in repo.list_aanleverpunten()]
-            parts.append(("aanleverpunten", _table(["ROUTERINGSKENMERK", "BRIN", "VESTIGING", "VENDOR OIN",
+            parts.append(("aanleverpunten", table(["ROUTERINGSKENMERK", "BRIN", "VESTIGING", "VENDOR OIN",
                                                     "ACTIEF", "DOCUMENT URL", "NOTIFICATIE URL"], rows), len(rows)))
-    print("\n\n".join(f"{title} ({count})\n{table}" for title, table, count in parts))
+    print("\n\n".join(f"{title} ({count})\n{text}" for title, text, count in parts))
     return EXIT_OK
 
 
 def _import(db, args) -> int:
-    from .register_import import apply, read_file
+    from .register_import import ImportFailed, apply, read_file
 
-    entries = read_file(args.file)  # checked on their own before the database is touched
-    with db.unit_of_work() as repo:
-        result = apply(repo, entries, update=args.update)
+    try:
+        entries = read_file(args.file)  # checked on their own before the database is touched
+        with db.unit_of_work() as repo:
+            result = apply(repo, entries, update=args.update)
+    except ImportFailed as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"register import: {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}, nothing "
+              "imported", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"imported {args.file}: {result.summary()}")
     return EXIT_OK
 
 
 # ---- running a command -------------------------------------------------------------------------------------------
 
-def _one_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip().splitlines()
-    return text[0] if text else type(cause).__name__
-
-
 def _run(args) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from ..config import ConfigError, load_config
-    from .database import Database, DatabaseUrlError
-    from .register_import import ImportFailed
-
     command = "register " + " ".join(p for p in (args.register_command, getattr(args, "register_action", None)) if p)
-    try:
-        url = getattr(args, "database", None) or load_config(getattr(args, "config", None)).database_url
-        db = Database(url)
-    except (ConfigError, DatabaseUrlError) as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        db.migrate()
-        return args.register_op(db, args)
-    except ImportFailed as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"{command}: {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}, nothing imported",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except RegisterError as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (SQLAlchemyError, OSError) as exc:
-        print(f"{command}: the database failed: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:  # e.g. alembic: a database migrated by a newer gateway
-        print(f"{command}: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        db.dispose()
+    return run_on_database(args, command, lambda db, _config: args.register_op(db, args), (RegisterError,))
 
 
 def add_parser(subparsers) -> None:
     """Add ``register`` and its commands to the ``oso-gateway`` parser's subparsers."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database", metavar="URL", default=argparse.SUPPRESS,
-                        help="database URL (default: the configuration's database_url; environment "
-                             "OSO_GATEWAY_DATABASE_URL)")
-    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                        help="the gateway's TOML configuration, for its database_url")
+    common = database_options("the gateway's TOML configuration, for its database_url")
 
     reg = subparsers.add_parser("register", parents=[common],
                                 help="the register: vendors, schools and their aanleverpunten")
