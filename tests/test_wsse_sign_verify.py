@@ -463,14 +463,17 @@ def test_a_response_for_another_request_is_refused(parties, exchange):
             request_signature_value=other.signature_value)
 
 
-def test_a_signed_fault_without_relates_to_or_confirmation_is_accepted_as_a_fault(parties, exchange):
+def test_a_signed_fault_without_relates_to_is_not_taken_as_our_answer(parties, exchange):
+    """A Fault that names no request could be any captured Fault of that peer, swapped in for our answer."""
     data = sign_response(fault_envelope(), parties.gateway, relates_to=None, confirmation=None,
                          action=ns.WSA + "/fault", now=parties.now)
-    vm = check_response(parties, exchange, data)
-    assert vm.is_fault
-    assert vm.relates_to is None and vm.confirmations == ()
+    with pytest.raises(AddressingHeaderRequired) as info:
+        check_response(parties, exchange, data)
+    assert info.value.rule == "WSA-RELATESTO"
+    # judged on its own (servicedesk, tests) it is a valid signed Fault
+    vm = check_response(parties, exchange, data, allow_unbound_fault=True)
+    assert vm.is_fault and vm.relates_to is None and vm.confirmations == ()
     assert vm.body.findtext("faultstring") == "the request could not be read"
-
 
 def test_a_signed_fault_with_relates_to_and_confirmation(parties, exchange):
     data = respond(parties, exchange, body=fault_envelope("nope"), action=ns.WSA + "/fault")
@@ -482,5 +485,5 @@ def test_a_signed_fault_with_relates_to_and_confirmation(parties, exchange):
 def test_a_signed_fault_must_still_match_when_it_relates(parties, exchange):
     wrong = respond(parties, exchange, body=fault_envelope(), relates_to="urn:uuid:someone-else", confirmation=None)
     refused(AddressingError, "WSA-RELATESTO", check_response, parties, exchange, wrong)
-    bad_conf = respond(parties, exchange, body=fault_envelope(), relates_to=None, confirmation="AAAA")
+    bad_conf = respond(parties, exchange, body=fault_envelope(), confirmation="AAAA")  # relates, wrong confirmation
     refused(InvalidSecurity, "WB014", check_response, parties, exchange, bad_conf)

@@ -690,12 +690,20 @@ def verify_response(
     trust: TrustStore,
     replay: ReplayStore | None = None,
     now: datetime | None = None,
+    allow_unbound_fault: bool = False,
 ) -> VerifiedMessage:
     """Verify a signed response to a request we sent: RelatesTo is our MessageID and a SignatureConfirmation
-    carries our SignatureValue (WB014). A Fault about a request the peer could not read may lack both."""
+    carries our SignatureValue (WB014).
+
+    A signed Fault must relate to our request too: one that names no request could be any Fault of that peer,
+    captured and swapped in for the answer. Its SignatureConfirmation may be missing (the peer could not read our
+    signature), but when present it must be ours. ``allow_unbound_fault`` is for judging a Fault on its own (the
+    servicedesk, tests), never for a client waiting for its answer."""
     vm, now, until = _verify(data, policy, trust, now, response=True)
-    if vm.relates_to is None and not vm.is_fault:
-        raise AddressingHeaderRequired("WSA-RELATESTO", "wsa:RelatesTo is missing", dk_code="0008")
+    if vm.relates_to is None and not (vm.is_fault and allow_unbound_fault):
+        what = "a Fault that names no request (wsa:RelatesTo) cannot be taken as the answer to ours" \
+            if vm.is_fault else "wsa:RelatesTo is missing"
+        raise AddressingHeaderRequired("WSA-RELATESTO", what, dk_code="0008")
     if vm.relates_to is not None and vm.relates_to != request_message_id:
         raise AddressingError("WSA-RELATESTO", "wsa:RelatesTo is not the MessageID of our request", dk_code="0008")
     if not vm.confirmations:
