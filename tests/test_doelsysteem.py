@@ -18,9 +18,12 @@ from gateway.store.testschool import (TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTE
                                       TEST_ROUTERINGSKENMERK)
 from gateway.web.app import load_schema
 from gateway.web.local import LocalGateway
+from gateway.oso.register import Aanleverpunt, Vendor
 from gateway.wsse import Credentials, MemoryReplayStore, ns, sign_request
 
 BRON_OIN = "00000001000000000022"
+BRON_RK = "0000000700000YY00022"  # the bron-las's own aanleverpunt at the test school
+OTHER_OIN = "00000001000000000023"
 SCHEMA = load_schema("doelsysteem-1.xsd")
 
 
@@ -30,18 +33,34 @@ def gw():
         yield running
 
 
-@pytest.fixture(scope="module")
-def bron(gw):
-    party = issue(gw.folder / "pki", "bron-las", BRON_OIN)
+def _party(gw, name: str, oin: str):
+    """A client of the notification endpoint signing as a party of the chain's PKI with ``oin``."""
+    party = issue(gw.folder / "pki", name, oin)
     plugin = WusSignature(Credentials.from_files(party.cert_path, party.key_path), gw.config.trust(),
                           replay=MemoryReplayStore())
     _, service = client_for(DS_WSDL, plugin, address=gw.url + "/school/doelsysteem")
     return service, plugin
 
 
+@pytest.fixture(scope="module")
+def bron(gw):
+    with gw.database.unit_of_work() as repo:
+        repo.add_vendor(Vendor(BRON_OIN, "Bron LAS (TEST ONLY)", True))
+        repo.add_aanleverpunt(Aanleverpunt(BRON_RK, TEST_BRIN, "00", BRON_OIN, "https://bron.test/ap"))
+    return _party(gw, "bron-las", BRON_OIN)
+
+
+@pytest.fixture(scope="module")
+def other(gw, bron):
+    """Another vendor of the chain (trusted, registered), but not the one registered for BRON_RK."""
+    with gw.database.unit_of_work() as repo:
+        repo.add_vendor(Vendor(OTHER_OIN, "Ander LAS (TEST ONLY)", True))
+    return _party(gw, "ander-las", OTHER_OIN)
+
+
 def notify(bron, **kw):
     service, plugin = bron
-    args = dict(koppelsleutel=str(uuid.uuid4()), bronBrin=TEST_BRIN, bronRouteringskenmerk=TEST_ROUTERINGSKENMERK,
+    args = dict(koppelsleutel=str(uuid.uuid4()), bronBrin=TEST_BRIN, bronRouteringskenmerk=BRON_RK,
                 doelBrin=TEST_DOEL_BRIN, doelRouteringskenmerk=TEST_DOEL_ROUTERINGSKENMERK,
                 overdrachtsoort="swv-dossier")
     args.update(kw)
@@ -57,7 +76,7 @@ def test_a_notification_is_recorded_with_its_verified_sender(gw, bron):
         n = DoelsysteemStore(repo).notificatie(args["koppelsleutel"])
     assert n.afzender_oin == BRON_OIN
     assert (n.bron_brin, n.bron_routeringskenmerk, n.doel_brin, n.doel_routeringskenmerk, n.overdrachtsoort) == (
-        TEST_BRIN, TEST_ROUTERINGSKENMERK, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK, "swv-dossier")
+        TEST_BRIN, BRON_RK, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK, "swv-dossier")
     assert n.opgehaald is None
 
 
@@ -77,6 +96,28 @@ def test_a_notification_for_an_aanleverpunt_not_served_here_is_refused(gw, bron)
     assert resultaat == "AfnemerNietBekend"
     _, resultaat = notify(bron, doelBrin="11AA")  # the routeringskenmerk is 00ZZ's
     assert resultaat == "AfnemerNietBekend"
+    with gw.database.unit_of_work(readonly=True) as repo:
+        assert DoelsysteemStore(repo).notificatie(args["koppelsleutel"]) is None
+
+
+def test_a_notification_signed_by_another_vendor_than_the_aanleverpunts_is_refused(gw, bron, other):
+    """Any party the PKI trusts could otherwise push koppelsleutels in another vendor's name: the register knows
+    BRON_RK and who serves it, so the verified signer must be that vendor."""
+    args, resultaat = notify(other)  # bronRouteringskenmerk BRON_RK, signed by OTHER_OIN
+    assert resultaat == "OnbekendAanleverpunt"
+    _, resultaat = notify(other, bronRouteringskenmerk=TEST_ROUTERINGSKENMERK)  # the gateway's own aanleverpunt
+    assert resultaat == "OnbekendAanleverpunt"
+    with gw.database.unit_of_work(readonly=True) as repo:
+        assert DoelsysteemStore(repo).notificatie(args["koppelsleutel"]) is None
+    args, resultaat = notify(bron)  # the genuine vendor still is
+    assert resultaat == "Geslaagd"
+
+
+def test_a_notification_from_an_aanleverpunt_the_register_does_not_know_is_refused(gw, bron):
+    """The reference target shares the register with the TC: a bronRouteringskenmerk it does not know was not
+    handed out by the TC, so there is no vendor the signer could be checked against."""
+    args, resultaat = notify(bron, bronRouteringskenmerk="0000000700000QQ00099")
+    assert resultaat == "OnbekendAanleverpunt"
     with gw.database.unit_of_work(readonly=True) as repo:
         assert DoelsysteemStore(repo).notificatie(args["koppelsleutel"]) is None
 

@@ -143,6 +143,7 @@ def test_overdracht_opens_a_session(register):
     assert s.status is Status.OPEN and s.doel_vendor_oin == DOEL_OIN and s.verloopt == NOW + TTL
     assert [a.routeringskenmerk for a in o.aanleverpunten] == [BRON_RK, BRON_RK2]
     assert o.aanleverpunten[0].schoolnaam == "Testschool"
+    assert [a.leverancier_oin for a in o.aanleverpunten] == [BRON_OIN, BRON_OIN]  # whose signature to believe
     assert s.aanleverpunten == (BRON_RK, BRON_RK2)
     import uuid
 

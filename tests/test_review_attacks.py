@@ -7,6 +7,9 @@
   /school/doelsysteem//, … each made a new metrics series and journal "service", without any signature.
 - The reference target read the Traffic Center's answers from any party the PKI trusts: a rogue "TC" signed by
   another vendor's certificate was believed (its result codes, its sessieId, its aanleverpunten).
+- It believed a documentResponse (and a signed Fault) from any party the PKI trusts, too: whoever answered at an
+  aanleverpunt's address could hand the target a dossier in another vendor's name. The TC now names the vendor
+  registered for each aanleverpunt (leverancierOin), and the target believes only that vendor's signature.
 """
 
 from __future__ import annotations
@@ -154,6 +157,69 @@ def test_the_genuine_tc_is_still_believed(gw):
     target = Doelsysteem.from_config(gw.config)
     reply, _ = target.invoke(Call("overzichtAanleverpunt", {"brin": TEST_BRIN}))
     assert reply.failure is None and reply.resultaat == "Geslaagd"
+
+
+# ---- the reference target believes only the aanleverpunt's own vendor ------------------------------------------------
+
+ROGUE_OIN = "00000001000000000078"
+
+
+@pytest.fixture
+def rogue_source(gw, monkeypatch):
+    """The source's answers signed with another trusted vendor's certificate (what a party answering at the
+    aanleverpunt's address would send); its sessiecontrole at the TC is still the genuine source's."""
+    from dataclasses import replace
+
+    from gateway.pki import issue
+    from gateway.services import aanleverpunt
+    from gateway.wsse import Credentials
+
+    party = issue(gw.folder / "pki", "rogue-source", ROGUE_OIN)
+    middleware = gw.app.services[aanleverpunt.PATH][0]
+    monkeypatch.setattr(middleware, "endpoint", replace(
+        middleware.endpoint, credentials=Credentials.from_files(party.cert_path, party.key_path)))
+
+
+def _to_00zz(target):
+    return target.transfer(pgn="127095823", bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN,
+                           doel_routeringskenmerk=TEST_DOEL_ROUTERINGSKENMERK)
+
+
+def test_the_tc_names_the_vendor_of_each_aanleverpunt(gw):
+    target = Doelsysteem.from_config(gw.config)
+    answer = target.tc.overzichtAanleverpunt(brin=TEST_BRIN)
+    assert {a.leverancierOin for a in answer.aanleverpunt} == {gw.config.credentials().oin}
+
+
+def test_a_document_response_signed_by_another_vendor_is_not_believed(gw, rogue_source):
+    account = _to_00zz(Doelsysteem.from_config(gw.config))
+    overdracht, document, afmelding = account.steps
+    assert document.failure is not None and document.failure.kind == "unverified", account.render()
+    assert "PKI001" in document.failure.text and ROGUE_OIN in document.failure.text
+    assert account.dossier is None and account.exit_code == 3
+    assert afmelding.resultaat == "Geslaagd" and account.resultaat == "OngeldigVerzoek"  # reported as unverified
+
+
+def test_a_signed_fault_from_another_party_than_the_aanleverpunts_vendor_is_not_believed(gw):
+    """A Fault signed by the TC (the gateway's OIN) where the aanleverpunt's vendor is another: unverified."""
+    target = Doelsysteem.from_config(gw.config)
+    call = Call("document", {"sessieId": "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b", "bronRouteringskenmerk": "0" * 20,
+                             "bronBrin": TEST_BRIN, "doelBrin": TEST_DOEL_BRIN, "overdrachtsoort": "overstapdossier",
+                             "koppelsleutel": "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"},
+                endpoint=gw.config.base_url + "/tc", routeringskenmerk="0" * 20, leverancier_oin=ROGUE_OIN)
+    reply, [step] = target.invoke(call)
+    assert reply.failure is not None and reply.failure.kind == "unverified", step
+    assert "PKI001" in reply.failure.text
+    # the same Fault from the vendor named is reported as the Fault it is
+    reply, _ = target.invoke(Call(call.operation, call.args, endpoint=call.endpoint,
+                                  routeringskenmerk=call.routeringskenmerk,
+                                  leverancier_oin=gw.config.credentials().oin))
+    assert reply.failure is not None and reply.failure.kind == "fault"
+
+
+def test_the_genuine_source_is_still_believed(gw):
+    account = _to_00zz(Doelsysteem.from_config(gw.config))
+    assert account.resultaat == "OverdrachtGeslaagd" and account.dossier is not None, account.render()
 
 
 # ---- an unsigned Body smuggled to spyne as a MIME part (SwA) ------------------------------------------------------

@@ -46,7 +46,9 @@ def drive(req: TransferRequest, replies: dict) -> tuple[list[Call], object]:
         return calls, stop.value
 
 
-OPENED = Reply("Geslaagd", {"sessieId": SID, "aanleverpunten": ((RK1, "http://bron/ap1"), (RK2, "http://bron/ap2"))})
+BRON_OIN = "00000001000000000022"
+OPENED = Reply("Geslaagd", {"sessieId": SID, "aanleverpunten": ((RK1, "http://bron/ap1", BRON_OIN),
+                                                                (RK2, "http://bron/ap2", BRON_OIN))})
 
 
 def test_a_refusal_at_the_tc_ends_the_flow_without_a_session():
@@ -65,6 +67,7 @@ def test_each_aanleverpunt_is_asked_in_order_and_afmelding_lists_them_in_that_or
         ("overdracht", None), ("document", "http://bron/ap1"), ("document", "http://bron/ap2"), ("afmelding", None)]
     assert calls[1].args["dossierVerzameldatum"] == date(2024, 1, 1)
     assert calls[1].args["bronRouteringskenmerk"] == RK1 and calls[1].args["sessieId"] == SID
+    assert [c.leverancier_oin for c in calls] == [None, BRON_OIN, BRON_OIN, None]  # each answer pinned to its vendor
     assert calls[3].args == {"sessieId": SID, "aanleverpuntResultaat": [
         {"routeringskenmerk": RK1, "resultaat": "OverdrachtGeslaagd"},
         {"routeringskenmerk": RK2, "resultaat": "LeveringGeweigerd"}]}

@@ -67,6 +67,7 @@ def test_a_whole_session(tc, doel, bron):
     assert opened.resultaat == "Geslaagd"
     assert [a.routeringskenmerk for a in opened.aanleverpunt] == [BRON_RK]
     assert opened.aanleverpunt[0].documentEndpoint == "https://bron.test/ap"
+    assert opened.aanleverpunt[0].leverancierOin == BRON_OIN
     checked = control(bron, opened.sessieId)
     assert (checked.resultaat, checked.doelSector) == ("Geslaagd", "VO")
     closed = close(doel, opened.sessieId)
@@ -121,6 +122,7 @@ def test_overzicht_and_ping(tc, doel):
     o = service.overzichtAanleverpunt(brin=BRON_BRIN)
     assert_valid_response(plugin)
     assert o.resultaat == "Geslaagd" and o.aanleverpunt[0].schoolnaam == "Testschool"
+    assert o.aanleverpunt[0].leverancierOin == BRON_OIN
     p = service.ping(echo="hoi")
     assert_valid_response(plugin)
     assert p.afzenderOin == DOEL_OIN and p.echo == "hoi"

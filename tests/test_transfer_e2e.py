@@ -230,7 +230,7 @@ def test_session_mismatch(target):
     opened, _ = target.invoke(Call("overdracht", dict(
         doelBrin=TEST_DOEL_BRIN, doelRouteringskenmerk=TEST_DOEL_ROUTERINGSKENMERK, bronBrin=TEST_BRIN,
         overdrachtsoort="overstapdossier", zoeksleutel=z1, pgnfrag=f1)))
-    [(rk, endpoint)] = opened.fields["aanleverpunten"]
+    [(rk, endpoint, _)] = opened.fields["aanleverpunten"]
     answer, _ = target.invoke(Call("document", dict(
         sessieId=opened.fields["sessieId"], bronRouteringskenmerk=rk, bronBrin=TEST_BRIN, doelBrin=TEST_DOEL_BRIN,
         overdrachtsoort="overstapdossier", zoeksleutel=z2, pgnfrag=f2), endpoint=endpoint, routeringskenmerk=rk))
@@ -319,7 +319,7 @@ def test_a_documentrequest_from_another_vendor_than_the_sessions_gets_no_dossier
     opened, _ = target.invoke(Call("overdracht", dict(
         doelBrin=TEST_DOEL_BRIN, doelRouteringskenmerk=TEST_DOEL_ROUTERINGSKENMERK, bronBrin=TEST_BRIN,
         overdrachtsoort="overstapdossier", zoeksleutel=z, pgnfrag=f)))
-    [(rk, endpoint)] = opened.fields["aanleverpunten"]
+    [(rk, endpoint, _)] = opened.fields["aanleverpunten"]
     answer, _ = stranger.invoke(Call("document", dict(
         sessieId=opened.fields["sessieId"], bronRouteringskenmerk=rk, bronBrin=TEST_BRIN, doelBrin=TEST_DOEL_BRIN,
         overdrachtsoort="overstapdossier", zoeksleutel=z, pgnfrag=f), endpoint=endpoint, routeringskenmerk=rk))

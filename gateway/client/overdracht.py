@@ -2,7 +2,8 @@
 Traffic Center at the end; and the account of what happened.
 
     1. doel → TC            overdracht      (the zoeksleutel and pgnfrag, or a koppelsleutel: never the PGN)
-    2. doel → each source    document        (the aanleverpunten the TC handed out, in that order)
+    2. doel → each source    document        (the aanleverpunten the TC handed out, in that order; each answer
+                                             believed only when signed by the vendor the TC named for it)
        (3. the source checks the session at the TC; 4. it answers with the dossier or a result code)
     5. doel → TC            afmelding       (each aanleverpunt's result, in the order asked; the TC keeps the best,
                                              ties going to the last one asked)
@@ -13,8 +14,9 @@ SOAP, and the tests run it with replies made by hand.
 
 **Project choice** — what the target reports to the TC (afmelding) for a source that gave no result code: no answer
 (a transport error, twice) or a Server Fault → ``Timeout``; a Client or WS-Security Fault (our message was refused)
-or an answer we could not verify or read → ``OngeldigVerzoek``. A Fault counts as a Server Fault when its code is
-soap:Server or it carries Digikoppeling code 0051 (not available).
+or an answer we could not verify or read → ``OngeldigVerzoek``. An answer (a documentResponse or a signed Fault)
+signed by another OIN than the aanleverpunt's ``leverancierOin`` in the overdrachtResponse did not verify. A Fault
+counts as a Server Fault when its code is soap:Server or it carries Digikoppeling code 0051 (not available).
 
 When the TC itself gives no result code at ``overdracht``, no session is opened and the transfer ends with: no answer
 or a Server Fault → ``TrafficCenterNietBeschikbaar`` (the TC's trouble, not the request's); a Client or WS-Security
@@ -80,6 +82,9 @@ class Call:
     args: dict
     endpoint: str | None = None
     routeringskenmerk: str | None = None  # the source aanleverpunt asked (document)
+    # the OIN that must have signed the answer (document: the aanleverpunt's leverancierOin as the TC named it);
+    # None: any signer the trust store accepts (the TC's answers are pinned by Doelsysteem.tc_oin instead)
+    leverancier_oin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,12 +162,13 @@ def flow(request: TransferRequest, leerling: dict) -> Generator[Call, Reply, Flo
 
     asked: list[Asked] = []
     failures = 0
-    for rk, endpoint in aanleverpunten:
+    for rk, endpoint, leverancier_oin in aanleverpunten:
         args = {"sessieId": sessie_id, "bronRouteringskenmerk": rk, "bronBrin": request.bron_brin,
                 "doelBrin": request.doel_brin, "overdrachtsoort": soort, **leerling}
         if request.dossier_verzameldatum is not None:
             args["dossierVerzameldatum"] = request.dossier_verzameldatum
-        answer = yield Call("document", args, endpoint=endpoint, routeringskenmerk=rk)
+        answer = yield Call("document", args, endpoint=endpoint, routeringskenmerk=rk,
+                            leverancier_oin=leverancier_oin)
         if answer.failure is not None:
             failures += 1
             asked.append(Asked(rk, result_for_failure(answer.failure)))

@@ -7,9 +7,10 @@ Each step is timed; a received dossier is validated (the configured bundles and 
 result is a ``TransferAccount``.
 
 What a failure does (no retry storm): a result code is the chain's answer and is reported as it is; a signed Fault
-is reported, never retried; an answer that cannot be verified is reported, never retried; a transport error
-(connection refused or reset, a time-out, a non-SOAP HTTP error) is retried ONCE, with a new message (a new
-MessageID, Timestamp and signature: zeep and the WUS plug-in build each call afresh).
+is reported, never retried; an answer that cannot be verified (an aanleverpunt's answer signed by another OIN than
+the vendor the TC named for it included) is reported, never retried; a transport error (connection refused or
+reset, a time-out, a non-SOAP HTTP error) is retried ONCE, with a new message (a new MessageID, Timestamp and
+signature: zeep and the WUS plug-in build each call afresh).
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ class Doelsysteem:
     def _call(self, call: Call, service) -> Reply:
         """One signed call and its verified answer. Raises what zeep, requests or the verifier raise."""
         if call.operation == "document":
-            return self._document(service, call.args)
+            return self._document(service, call.args, call.leverancier_oin)
         from zeep.exceptions import Fault
 
         try:
@@ -239,7 +240,8 @@ class Doelsysteem:
         if verified is None or not _schema(True).validate(verified.body):
             return Reply(failure=Failure(PROTOCOL, "the answer does not conform to the contract's XSD"))
         if call.operation == "overdracht":
-            aps = tuple((a.routeringskenmerk, a.documentEndpoint) for a in (answer.aanleverpunt or []))
+            aps = tuple((a.routeringskenmerk, a.documentEndpoint, a.leverancierOin)
+                        for a in (answer.aanleverpunt or []))
             return Reply(answer.resultaat, {"sessieId": answer.sessieId, "aanleverpunten": aps})
         if call.operation == "afmelding":
             return Reply(answer.resultaat, {"sessieResultaat": answer.sessieResultaat})
@@ -254,11 +256,15 @@ class Doelsysteem:
             raise FailedAuthentication("PKI001", f"the answer was signed by OIN {verified.oin}, not by the Traffic "
                                        f"Center's {self.tc_oin}")
 
-    def _document(self, service, args: dict) -> Reply:
+    def _document(self, service, args: dict, leverancier_oin: str | None = None) -> Reply:
         """documentRequest: zeep builds and signs the request; the answer (a dossier of any size) is taken as raw
-        bytes, verified by our verifier (the only parse of it), checked against xsd/aanleverpunt-1.xsd, and the
-        dossier is read from the verified Body, the very element the signature covers."""
+        bytes, verified by our verifier (the only parse of it), pinned to the aanleverpunt's vendor
+        (``leverancier_oin``, as the TC named it: a documentResponse or a Fault signed by anyone else is not
+        believed), checked against xsd/aanleverpunt-1.xsd, and the dossier is read from the verified Body, the very
+        element the signature covers."""
         from zeep.exceptions import Fault, TransportError
+
+        from ..wsse.errors import FailedAuthentication
 
         with self._ap_client.settings(raw_response=True):
             response = service.document(**args)
@@ -266,6 +272,9 @@ class Doelsysteem:
         if not response.content or media not in ("text/xml", "application/soap+xml", "application/xml"):
             raise TransportError(status_code=response.status_code)
         verified = self.signature.verify_bytes(response.content)
+        if leverancier_oin is not None and verified.oin != leverancier_oin:
+            raise FailedAuthentication("PKI001", f"the answer was signed by OIN {verified.oin}, not by the "
+                                       f"aanleverpunt's vendor {leverancier_oin}")
         body = verified.body
         if verified.is_fault:
             raise Fault(body.findtext("faultstring") or "", code=body.findtext("faultcode"), detail=body.find("detail"))

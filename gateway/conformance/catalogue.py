@@ -294,8 +294,9 @@ TARGET_SCENARIOS: tuple[Scenario, ...] = (
     _s("OSO-DOEL-AFMELDING-BEST-RESULT", "afmelding reports what each aanleverpunt answered", "OSO-STAP5", MUST,
        "(the vendor's afmeldingRequests)",
        "for each aanleverpunt asked, the result code the suite's test school answered (so that the session closes "
-       "with the best result)",
-       "Report per routeringskenmerk the resultaat of its documentResponse, in the order asked.", role=TARGET),
+       "with the best result); an answer not signed by the aanleverpunt's leverancierOin is not a success",
+       "Report per routeringskenmerk the resultaat of its documentResponse, in the order asked; an answer signed by "
+       "another OIN than the leverancierOin the TC named did not verify.", role=TARGET),
     _s("OSO-DOEL-ZOEKSLEUTEL", "the pupil is named by the zoeksleutel of the chain's scheme", "OSO-PGN", MUST,
        "(the vendor's overdracht and documentRequests)",
        "zoeksleutel = v1.<kid>.HMAC-SHA256(chain key, label, bronBrin, doelBrin, PGN) for the test pupil, and "

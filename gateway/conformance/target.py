@@ -20,8 +20,10 @@ quiet period, or at ``--timeout``; then every scenario of the target role gets a
 
 For binnen-BRIN the TC hands out every active aanleverpunt of the school: the suite's (which releases the test
 pupil's dossier) and the vendor's own target aanleverpunt, whose documentEndpoint in the suite's register is the
-suite's test school too (it answers OnbekendAanleverpunt: that aanleverpunt is not the suite's). So that transfer
-also shows whether afmelding reports both answers, and the TC closes it with the best.
+suite's test school too (it answers OnbekendAanleverpunt: that aanleverpunt is not the suite's). That answer is
+signed by the suite, not by the vendor the TC names for the aanleverpunt (``leverancierOin``), so a target that
+checks the signer does not believe it and reports it as an answer that did not verify. So that transfer also shows
+whether afmelding reports both aanleverpunten, and the TC closes it with the best.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from lxml import etree
 from ..oso import trafficcenter as rules
 from ..oso import zoeksleutel as zs
 from ..oso.register import Aanleverpunt, School, Sector, Vendor
-from ..oso.resultaat import best
+from ..oso.resultaat import SUCCESS, best
 from ..oso.trafficcenter import Leerling
 from ..wsse import Credentials, MemoryReplayStore
 from .catalogue import TARGET
@@ -167,7 +169,8 @@ class TargetSuite:
             Transfer("vovo", "127095824", TEST_BRIN, OVERSTAP, "OverdrachtGeslaagd: a VO-VO dossier"),
             Transfer("geweigerd", "127095825", TEST_BRIN, OVERSTAP, "LeveringGeweigerd: no dossier"),
             Transfer("binnenbrin", "118716943", options.brin, BINNENBRIN,
-                     "OverdrachtGeslaagd from the suite's aanleverpunt (your own answers OnbekendAanleverpunt)"),
+                     "OverdrachtGeslaagd from the suite's aanleverpunt (your own answers OnbekendAanleverpunt, "
+                     "signed by the suite: not your leverancierOin)"),
             Transfer("storing", "127095823", STORING_BRIN, OVERSTAP,
                      "the TC answers a signed Fault: report it, retry at most "
                      f"{options.max_attempts - 1} times with back-off"),
@@ -490,6 +493,10 @@ def _best(suite, s):
         return Result(s, NOT_APPLICABLE, "no verified afmelding to judge")
     answers = [o for o in suite.tc.snapshot() if o.operation == "documentRequest" and o.service in (
         "aanleverpunt", "bevindingen") and o.signer_oin == suite.o.vendor_oin]
+    # the suite's services sign every answer with the suite's certificate: an answer for an aanleverpunt registered
+    # to another vendor (the vendor's own, at binnen-BRIN) is not to be believed (leverancierOin), so a target
+    # reports it as it reports an answer that did not verify, not as what it said
+    own_rk = suite.o.routeringskenmerk
     problems, notes = [], []
     for close in closes:
         sid = close.fields.get("sessieId")
@@ -498,7 +505,10 @@ def _best(suite, s):
         reported = _afmelding_pairs(close)
         got = dict(reported)
         wrong = [f"{rk}: answered {code}, reported {got.get(rk, 'nothing')}" for rk, code in asked
-                 if got.get(rk) != code]
+                 if rk != own_rk and got.get(rk) != code]
+        wrong += [f"{rk}: answered {code} signed by the suite, not by your leverancierOin, reported "
+                  f"{got.get(rk, 'nothing')}" for rk, code in asked
+                  if rk == own_rk and (got.get(rk) is None or got.get(rk) in SUCCESS)]
         order = [rk for rk, _ in reported if rk in dict(asked)]
         if wrong:
             problems.append((close, "afmelding does not report what the aanleverpunten answered: " + "; ".join(wrong)))

@@ -4,7 +4,10 @@ SWV / notification flow: a source announces a dossier at the TC (``meldenNotific
 the target's notification endpoint, and pushes ``notificatieRequest`` there. The target records the koppelsleutel
 with who sent it (the OIN of the verified signer) and later starts a transfer with it (``overdracht`` with the
 koppelsleutel instead of a zoeksleutel). Whether the koppelsleutel is genuine is the TC's to judge when the target
-uses it; the target only accepts notifications for aanleverpunten it serves.
+uses it; the target only accepts notifications for aanleverpunten it serves, from the vendor the register names for
+the source's aanleverpunt (``bronRouteringskenmerk``): any other party of the PKI could otherwise push koppelsleutels
+in that vendor's name. The reference target shares the register with the TC, so a bronRouteringskenmerk it does not
+know is refused as well.
 
 A source's feedback (``terugkoppelingRequest``) on a session or a notification is recorded as it came.
 """
@@ -50,10 +53,12 @@ class OntvangenTerugkoppeling:
     ontvangen: datetime
 
 
-def ontvang_notificatie(notice: OntvangenNotificatie, *, own_oin: str,
+def ontvang_notificatie(notice: OntvangenNotificatie, *, own_oin: str, bron: Aanleverpunt | None,
                         doel: Aanleverpunt | None, known: OntvangenNotificatie | None) -> tuple[str, bool]:
-    """(result code, whether to store ``notice``). ``doel`` is the register's entry for the notice's doel
-    routeringskenmerk, ``known`` a notification already recorded under the same koppelsleutel."""
+    """(result code, whether to store ``notice``). ``bron`` and ``doel`` are the register's entries for the notice's
+    bron and doel routeringskenmerk, ``known`` a notification already recorded under the same koppelsleutel."""
+    if bron is None or bron.vendor_oin != notice.afzender_oin:
+        return "OnbekendAanleverpunt", False  # not signed by the vendor registered for it (or not registered)
     if doel is None or not doel.actief or doel.brin != notice.doel_brin or doel.vendor_oin != own_oin:
         return "AfnemerNietBekend", False  # not an aanleverpunt this target serves
     if known is not None:

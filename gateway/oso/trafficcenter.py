@@ -65,13 +65,14 @@ class Terugkoppeling:
 
 @dataclass(frozen=True)
 class AanleverpuntInfo:
-    """An aanleverpunt as handed to a target: where to ask, and for which school."""
+    """An aanleverpunt as handed to a target: where to ask, for which school, and whose signature to believe."""
 
     routeringskenmerk: str
     brin: str
     vestiging: str
     schoolnaam: str
     document_url: str
+    leverancier_oin: str  # the vendor registered for it: the only signer of its answers a target may believe
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _info(register: RegisterView, ap: Aanleverpunt) -> AanleverpuntInfo:
     schools = {s.vestiging: s for s in register.schools(ap.brin)}
     school = schools.get(ap.vestiging) or next(iter(schools.values()), None)
     return AanleverpuntInfo(ap.routeringskenmerk, ap.brin, ap.vestiging, school.naam if school else ap.brin,
-                            ap.document_url)
+                            ap.document_url, ap.vendor_oin)
 
 
 def _active_sources(register: RegisterView, brin: str) -> list[Aanleverpunt]:

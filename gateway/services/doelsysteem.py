@@ -4,7 +4,8 @@ A thin adapter like the Traffic Center's: the security middleware has verified t
 against xsd/doelsysteem-1.xsd and holds one transaction (``oso.repo``); this reads the request, applies the rules of
 ``gateway.oso.doelsysteem``, records what came in (``gateway.store.doelsysteem``) and answers with a result code.
 
-- ``notificatieRequest``: a source pushes a koppelsleutel (SWV flow). Recorded with the verified sender's OIN, the
+- ``notificatieRequest``: a source pushes a koppelsleutel (SWV flow). Accepted only from the vendor the register
+  names for the bronRouteringskenmerk (else OnbekendAanleverpunt); recorded with the verified sender's OIN, the
   source's BRIN and routeringskenmerk, and the doel. The target later starts a transfer with it
   (``oso-gateway transfer --koppelsleutel K``).
 - ``terugkoppelingRequest``: a source's feedback on a session or a notification, recorded as it came.
@@ -56,6 +57,7 @@ class DoelsysteemService(ServiceBase):
         notice = OntvangenNotificatie(r.koppelsleutel, verified.oin, r.bronBrin, r.bronRouteringskenmerk,
                                       r.doelBrin, r.doelRouteringskenmerk, r.overdrachtsoort, now)
         resultaat, keep = ontvang_notificatie(notice, own_oin=own_oin or "",
+                                              bron=repo.aanleverpunt(r.bronRouteringskenmerk),
                                               doel=repo.aanleverpunt(r.doelRouteringskenmerk),
                                               known=store.notificatie(r.koppelsleutel))
         if keep:

@@ -34,7 +34,7 @@ def model(namespace: str, name: str, fields: list[tuple[str, object]]):
 # --- Traffic Center -------------------------------------------------------------------------------------------
 Aanleverpunt = model(TC_NS, "Aanleverpunt", [
     ("routeringskenmerk", req(Unicode)), ("brin", req(Unicode)), ("vestiging", req(Unicode)),
-    ("schoolnaam", req(Unicode)), ("documentEndpoint", req(Unicode)),
+    ("schoolnaam", req(Unicode)), ("documentEndpoint", req(Unicode)), ("leverancierOin", req(Unicode)),
 ])
 _LEERLING = [("zoeksleutel", opt(Unicode)), ("pgnfrag", opt(Unicode)), ("koppelsleutel", opt(Unicode))]
 

@@ -47,7 +47,8 @@ def _leerling(request) -> Leerling:
 
 def _aanleverpunten(outcome: Outcome):
     return [m.Aanleverpunt(routeringskenmerk=a.routeringskenmerk, brin=a.brin, vestiging=a.vestiging,
-                           schoolnaam=a.schoolnaam, documentEndpoint=a.document_url) for a in outcome.aanleverpunten]
+                           schoolnaam=a.schoolnaam, documentEndpoint=a.document_url,
+                           leverancierOin=a.leverancier_oin) for a in outcome.aanleverpunten]
 
 
 def _store_sessie(repo, outcome: Outcome, *, new: bool) -> None:
