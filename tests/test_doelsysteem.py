@@ -125,13 +125,24 @@ def test_a_notification_from_an_aanleverpunt_the_register_does_not_know_is_refus
 def test_feedback_is_recorded(gw, bron):
     service, plugin = bron
     sid = str(uuid.uuid4())
-    answer = service.terugkoppeling(bronBrin=TEST_BRIN, bronRouteringskenmerk=TEST_ROUTERINGSKENMERK, sessieId=sid,
+    answer = service.terugkoppeling(bronBrin=TEST_BRIN, bronRouteringskenmerk=BRON_RK, sessieId=sid,
                                     terugkoppeling="dossier aangevuld, graag opnieuw ophalen")
     assert SCHEMA.validate(plugin.last_response.body)
     assert answer == "Geslaagd"
     with gw.database.unit_of_work(readonly=True) as repo:
         [t] = DoelsysteemStore(repo).terugkoppelingen(sessie_id=sid)
     assert (t.afzender_oin, t.tekst, t.koppelsleutel) == (BRON_OIN, "dossier aangevuld, graag opnieuw ophalen", None)
+
+
+def test_feedback_from_another_vendor_than_the_aanleverpunts_is_refused(gw, bron, other):
+    sid = str(uuid.uuid4())
+    for party, rk, brin in ((other, BRON_RK, TEST_BRIN), (bron, TEST_ROUTERINGSKENMERK, TEST_BRIN),
+                            (bron, "0000000700000QQ00099", TEST_BRIN), (bron, BRON_RK, "99ZZ")):
+        service, _ = party
+        answer = service.terugkoppeling(bronBrin=brin, bronRouteringskenmerk=rk, sessieId=sid, terugkoppeling="x")
+        assert answer == "OnbekendAanleverpunt", (rk, brin)
+    with gw.database.unit_of_work(readonly=True) as repo:
+        assert DoelsysteemStore(repo).terugkoppelingen(sessie_id=sid) == []
 
 
 def test_a_body_that_breaks_the_contract_is_a_signed_fault_and_nothing_is_kept(gw):

@@ -9,7 +9,9 @@ the source's aanleverpunt (``bronRouteringskenmerk``): any other party of the PK
 in that vendor's name. The reference target shares the register with the TC, so a bronRouteringskenmerk it does not
 know is refused as well.
 
-A source's feedback (``terugkoppelingRequest``) on a session or a notification is recorded as it came.
+A source's feedback (``terugkoppelingRequest``) on a session or a notification is recorded as it came, once the same
+holds: it is signed by the vendor registered for the source's aanleverpunt, and that aanleverpunt is of the BRIN the
+feedback names.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def ontvang_notificatie(notice: OntvangenNotificatie, *, own_oin: str, bron: Aan
     return "Geslaagd", True
 
 
-def ontvang_terugkoppeling(feedback: OntvangenTerugkoppeling) -> str:
+def ontvang_terugkoppeling(feedback: OntvangenTerugkoppeling, *, bron: Aanleverpunt | None) -> str:
+    """The result code for ``feedback``; ``bron`` is the register's entry for its bronRouteringskenmerk."""
+    if bron is None or bron.vendor_oin != feedback.afzender_oin or bron.brin != feedback.bron_brin:
+        return "OnbekendAanleverpunt"  # not signed by the vendor registered for it (or not registered)
     if (feedback.sessie_id is None) == (feedback.koppelsleutel is None):
         return "OngeldigVerzoek"
     return "Geslaagd"

@@ -70,7 +70,7 @@ class DoelsysteemService(ServiceBase):
         verified, repo, _, now = _context(ctx)
         feedback = OntvangenTerugkoppeling(verified.oin, r.bronBrin, r.bronRouteringskenmerk, r.sessieId,
                                            r.koppelsleutel, r.terugkoppeling, now)
-        resultaat = ontvang_terugkoppeling(feedback)
+        resultaat = ontvang_terugkoppeling(feedback, bron=repo.aanleverpunt(r.bronRouteringskenmerk))
         if resultaat == "Geslaagd":
             DoelsysteemStore(repo).add_terugkoppeling(feedback)
         return TerugkoppelingResponse(resultaat=resultaat)
