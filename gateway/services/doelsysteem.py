@@ -8,7 +8,7 @@ against xsd/doelsysteem-1.xsd and holds one transaction (``oso.repo``); this rea
   names for the bronRouteringskenmerk (else OnbekendAanleverpunt); recorded with the verified sender's OIN, the
   source's BRIN and routeringskenmerk, and the doel. The target later starts a transfer with it
   (``oso-gateway transfer --koppelsleutel K``).
-- ``terugkoppelingRequest``: a source's feedback on a session or a notification, recorded as it came.
+- ``terugkoppelingRequest``: a source's feedback on a session or a notification, from the registered vendor of its aanleverpunt.
 """
 
 from __future__ import annotations
