@@ -11,7 +11,7 @@
  * sign:   adds a wsse:Security header (mustUnderstand="1") holding a wsu:Timestamp (TTL 300 s unless --ttl),
  *         a BinarySecurityToken with the signer's certificate and a Signature (RSA-SHA256, SHA-256 digests,
  *         exclusive c14n) over the SOAP Body, the Timestamp and every WS-Addressing 1.0 header present.
- *         KEY.pem is an unencrypted PKCS#8 ("BEGIN PRIVATE KEY") RSA key; PKCS#1 ("BEGIN RSA PRIVATE KEY")
+ *         KEY.pem is an unencrypted PKCS#8 RSA key in PEM; a PKCS#1 ("RSA") PEM key
  *         is accepted too.
  * verify: processes the Security header with WSSecurityEngine; the signer's certificate (from the BST)
  *         must chain to the CA certificates in CA.pem (PEM, concatenated); no revocation check.
