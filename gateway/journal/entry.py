@@ -30,7 +30,7 @@ from lxml import etree
 from ..oso import identifiers as ids
 from ..oso.resultaat import CODES, SUCCESS
 from ..wsse import ns, oin_of
-from ..wsse.errors import SecurityError
+from ..wsse.errors import UNREADABLE_RULES, SecurityError
 from ..wsse.faults import _PREFIXES
 from ..wsse.verify import WSSE_BST
 from ..wsse.xmlparse import DEFAULT_MAX_BYTES, parse_untrusted
@@ -42,7 +42,6 @@ _MESSAGE_ID = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]{1,250}")
 _RESPONSE_MESSAGE_ID = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?MessageID\b[^>]*>\s*([^<\s]{1,256})\s*</")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _DIGITS = re.compile(r"[0-9]{7,}")
-_UNREADABLE = {"GW-SIZE", "GW-XML", "R1008", "WS006"}  # refused before a tree existed: nothing can be read
 MAX_VALUES = 24  # BRINs / routeringskenmerken kept per entry
 
 BRIN_ELEMENTS = ("doelBrin", "bronBrin", "brin")
@@ -236,15 +235,18 @@ class _Unverified:
     signer_oin: str | None = None
 
 
-def read_refused(data: bytes, error: SecurityError | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> _Unverified:
+def read_refused(data: bytes, error: SecurityError | None, *, root: etree._Element | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> _Unverified:
     """Best effort, for the journal of a refused request: its Action, MessageID, RelatesTo, Body element and the
-    OIN in the certificate it carries (none of it verified)."""
-    if not data or (error is not None and error.rule in _UNREADABLE):
-        return _Unverified()
-    try:
-        root = parse_untrusted(data, max_bytes=max_bytes)
-    except SecurityError:
-        return _Unverified()
+    OIN in the certificate it carries (none of it verified). ``root`` is the tree the middleware already parsed;
+    without it the bytes are parsed here."""
+    if root is None:
+        if not data or (error is not None and error.rule in UNREADABLE_RULES):
+            return _Unverified()
+        try:
+            root = parse_untrusted(data, max_bytes=max_bytes)
+        except SecurityError:
+            return _Unverified()
     header = root.find(f"{{{ns.SOAP11}}}Header")
     body = root.find(f"{{{ns.SOAP11}}}Body")
     payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
@@ -278,7 +280,7 @@ def entry_from_exchange(ex, *, vendor: str | None = None) -> JournalEntry:
         action, message_id, relates_to, payload = vm.action, vm.message_id, vm.relates_to, vm.body
         signer, verified = vm.oin, True
     else:
-        seen = read_refused(ex.request, error)
+        seen = read_refused(ex.request, error, root=getattr(ex, "refused", None))
         action, message_id, relates_to, payload = seen.action, seen.message_id, seen.relates_to, seen.payload
         signer, verified = seen.signer_oin, False
     fields = body_fields(payload, answer_payload)

@@ -12,17 +12,16 @@ import io
 import logging
 import re
 import time
-from datetime import datetime, timezone
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable, Iterable
 
 from lxml import etree
 
-from ..wsse import Credentials, Policy, ReplayStore, TrustStore, VerifiedMessage, sign_response, verify
-from ..wsse import ns
-from ..wsse import oin_of
-from ..wsse.errors import FailedAuthentication, MalformedMessage, SchemaInvalid, SecurityError, ServerSecurityError
+from ..wsse import Credentials, Policy, ReplayStore, TrustStore, VerifiedMessage, ns, oin_of, sign_response, verify
+from ..wsse.errors import (UNREADABLE_RULES, FailedAuthentication, MalformedMessage, SchemaInvalid, SecurityError,
+                           ServerSecurityError)
 from ..wsse.faults import FAULT_ACTION, fault_envelope
 from ..wsse.xmlparse import parse_untrusted
 
@@ -31,7 +30,6 @@ log = logging.getLogger("oso.gateway.security")
 ENVIRON_KEY = "oso.verified"
 REPO_KEY = "oso.repo"
 CONTENT_TYPE = "text/xml; charset=utf-8"
-_UNREADABLE = {"GW-SIZE", "GW-XML", "R1008", "WS006"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,7 @@ class Exchange:
     verified: VerifiedMessage | None = None
     answer: etree._Element | None = None  # the service's answer (the envelope as signed), when it answered
     error: SecurityError | None = None
+    refused: etree._Element | None = None  # a refused request as parsed (unverified), when it could be read at all
     status: str = ""
     response: bytes = b""
     started: float = field(default_factory=time.perf_counter)
@@ -118,14 +117,20 @@ def _schema_error(schema: etree.XMLSchema) -> SchemaInvalid:
     return SchemaInvalid("GW-XSD", f"the Body does not conform to the contract's XSD: {text[:300]}")
 
 
-def _request_refs(data: bytes, error: SecurityError, policy: Policy) -> tuple[str | None, str | None]:
-    """Best effort, for a Fault's RelatesTo and SignatureConfirmation: the MessageID and SignatureValue of a refused
-    request, when it could be read at all. They are echoed, never trusted."""
-    if error.rule in _UNREADABLE:
-        return None, None
+def _read_refused(data: bytes, error: SecurityError, policy: Policy) -> etree._Element | None:
+    """A refused request parsed once (the Fault and the observers read it), or None when it cannot be read."""
+    if not data or error.rule in UNREADABLE_RULES:
+        return None
     try:
-        root = parse_untrusted(data, max_bytes=policy.max_bytes, max_depth=policy.max_depth)
+        return parse_untrusted(data, max_bytes=policy.max_bytes, max_depth=policy.max_depth)
     except SecurityError:
+        return None
+
+
+def _request_refs(root: etree._Element | None) -> tuple[str | None, str | None]:
+    """Best effort, for a Fault's RelatesTo and SignatureConfirmation: the MessageID and SignatureValue of a refused
+    request. They are echoed, never trusted."""
+    if root is None:
         return None, None
     mid = root.find(f"{{{ns.SOAP11}}}Header/{{{ns.WSA}}}MessageID")
     sv = root.find(f"{{{ns.SOAP11}}}Header/{{{ns.WSSE}}}Security/{{{ns.DS}}}Signature/{{{ns.DS}}}SignatureValue")
@@ -243,7 +248,8 @@ class SecurityMiddleware:
 
     def _refuse(self, err: SecurityError, ex: Exchange, start_response) -> list[bytes]:
         log.info("refused: %s", err.faultstring)
-        relates_to, confirmation = _request_refs(ex.request, err, self.endpoint.policy)
+        ex.refused = _read_refused(ex.request, err, self.endpoint.policy)
+        relates_to, confirmation = _request_refs(ex.refused)
         ex.error, ex.status = err, "500 Internal Server Error"
         ex.response = self._signed_fault(err, relates_to, confirmation)
         try:

@@ -51,6 +51,10 @@ RULES: dict[str, str] = {
 }
 
 
+# Refusals that come before a tree exists (size, well-formedness, DTD, encoding): nothing of such a message can be read.
+UNREADABLE_RULES = frozenset({"GW-SIZE", "GW-XML", "R1008", "WS006"})
+
+
 class SecurityError(Exception):
     """A message refused by the security layer."""
 
