@@ -41,6 +41,8 @@ class Config:
     tc_url: str = ""  # the Traffic Center the reference school talks to; default: this gateway's /tc
     tc_oin: str = ""  # the OIN that signs that TC's answers; default: our own OIN when tc_url is empty (the TC is
     # this gateway), else any signer the trust anchors accept
+    osr_url: str = ""  # the OSR-style endpoint register the reference school resolves endpoints at (the base, before
+    # /api/v2/endpoints); default: this gateway's own /osr
     bundles_dir: str = ""  # dossier validation bundles (one folder per standaardversie); empty: own checks only
     sessie_ttl_s: int = 3600  # an open transfer session expires after this
     notificatie_ttl_s: int = 14 * 24 * 3600  # a koppelsleutel is valid this long
@@ -59,6 +61,10 @@ class Config:
     @property
     def traffic_center_url(self) -> str:
         return (self.tc_url or self.base_url + "/tc").rstrip("/")
+
+    @property
+    def osr_base_url(self) -> str:
+        return (self.osr_url or self.base_url + "/osr").rstrip("/")
 
     def policy(self, path: str, *, own_oin: str | None = None, actions=None) -> Policy:
         return Policy(

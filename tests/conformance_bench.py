@@ -178,7 +178,8 @@ def reference_source(pki, tmp: Path, *, tls: bool = False) -> Reference:
 
 
 def start_reference(pki, ref: Reference, tmp: Path, tc_url: str) -> Front:
-    """Serve the reference source, its sessiecontrole going to ``tc_url`` (answers signed by the suite's OIN)."""
+    """Serve the reference source, its sessiecontrole going to ``tc_url`` (answers signed by the suite's OIN), the
+    vendors of the doel aanleverpunten looked up at the suite's OSR-style register beside it."""
     from gateway.store.testschool import register_test_school
     from gateway.web.app import GatewayApp
 
@@ -187,6 +188,7 @@ def start_reference(pki, ref: Reference, tmp: Path, tc_url: str) -> Front:
     config = Config(port=ref.server.port, cert=str(gw.cert_path), key=str(gw.key_path), ca=str(pki.ca),
                     crl=str(pki.crl), database_url=ref.database.url, zoeksleutel_key=str(ref.key_path),
                     bundles_dir=str(BUNDLES_DIR), tc_url=tc_url, tc_oin=SUITE_OIN,
+                    osr_url=tc_url.rsplit("/tc", 1)[0] + "/osr",
                     dashboard_key=str(tmp / "dashboard.key"),
                     tls_cert=str(gw.cert_path) if tls else "", tls_key=str(gw.key_path) if tls else "",
                     tls_client_ca=str(pki.ca) if tls else "")

@@ -28,7 +28,7 @@ from gateway.wsse import ns, sign_envelope
 
 from .conformance_bench import RewriteAnswers, RewriteRequests, SourceBench
 
-AP_NS = "urn:oso-gateway:aanleverpunt:1"
+AP_NS = "http://xml.kennisnet.nl/schemas/Overstapservice/20200910"
 
 
 @dataclass(frozen=True)
@@ -194,22 +194,22 @@ def _v(bench, mp):
     mp.setattr(bench.bron, "tc", _Geslaagd(bench.bron.tc))
 
 
-class _NamesTheSessionsVendor:
-    """Tells the TC that the suite (the target that opened the sessions) asked, whoever signed the request."""
+class _Anyone(str):
+    """An OIN that equals every OIN: a source that never compares the signer with the doel's vendor."""
 
-    def __init__(self, real):
-        self.real = real
+    def __eq__(self, other):
+        return True
 
-    def sessiecontrole(self, verzoek, **context):
-        from .conformance_bench import SUITE_OIN
+    def __ne__(self, other):
+        return False
 
-        return self.real.sessiecontrole(verzoek, **{**context, "aanvrager_oin": SUITE_OIN})
+    __hash__ = str.__hash__
 
 
-@variant("names-another-requester", "OSO-BRON-ANDERE-LEVERANCIER", "does not tell the TC who signed the "
-         "documentRequest (names the session's own target instead)")
+@variant("believes-any-signer", "OSO-BRON-ANDERE-LEVERANCIER", "does not check that the documentRequest is signed "
+         "by the vendor registered for its doel aanleverpunt (trusts the TC's Geslaagd alone)")
 def _v(bench, mp):
-    mp.setattr(bench.bron, "tc", _NamesTheSessionsVendor(bench.bron.tc))
+    mp.setattr(bench.bron, "doel_leverancier", lambda rk: _Anyone("00000000000000000000"))
 
 
 @variant("collapses-tc-codes", "OSO-BRON-SESSIE-AFWIJKEND", "answers every refused sessiecontrole with "

@@ -6,12 +6,11 @@ requests session for two-way TLS as a party."""
 from __future__ import annotations
 
 import threading
-from functools import cache
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from gateway import contracts
 from gateway.client import WusSignature, client_for
-from gateway.web.app import load_schema
 from gateway.wsse import MemoryReplayStore
 
 
@@ -47,22 +46,21 @@ def stop(httpd) -> None:
     httpd.server_close()
 
 
-def signed_client(pki, wsdl, address: str, *party: str):
-    """A zeep service proxy for ``wsdl`` at ``address`` signing as ``party`` (name, OIN) of ``pki``, and its
-    plug-in."""
+def signed_client(pki, service: str, address: str, *party: str):
+    """A zeep service proxy for the contract's ``service`` (trafficcenter, aanleverpunt, doelsysteem) at ``address``
+    signing as ``party`` (name, OIN) of ``pki``, and its plug-in."""
     plugin = WusSignature(pki.credentials(*party), pki.trust(), replay=MemoryReplayStore())
-    _, service = client_for(wsdl, plugin, address=address)
-    return service, plugin
+    _, proxy = client_for(contracts.wsdl_path(service), plugin, address=address)
+    return proxy, plugin
 
 
-@cache
-def _schema(name: str):
-    return load_schema(name)
-
-
-def valid_body(plugin, xsd: str):
-    """The Body child of the plug-in's last (verified) answer, asserted to conform to ``xsd/<xsd>``."""
-    schema = _schema(xsd)
+def valid_body(plugin):
+    """The Body child of the plug-in's last (verified) answer, asserted to conform to the contract."""
     body = plugin.last_response.body
-    assert schema.validate(body), schema.error_log
+    assert contracts.schema_error(body) is None, contracts.schema_errors(body)
     return body
+
+
+def leerling(zoeksleutel: str, pgnfrag: str) -> dict:
+    """The zeep arguments that name a pupil by zoeksleutelPgnfrag."""
+    return {"zoeksleutelPgnfrag": {"zoeksleutel": zoeksleutel, "pgnfrag": pgnfrag}}

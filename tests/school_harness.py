@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from gateway import contracts
 from gateway.config import Config
 from gateway.oso.register import Aanleverpunt, School, Sector, Vendor
 from gateway.oso.zoeksleutel import ChainKey, maak
@@ -22,12 +23,9 @@ from gateway.web.app import GatewayApp
 from .conftest import SHARED
 from .harness import serve, signed_client, stop, valid_body
 
-ROOT = Path(__file__).resolve().parents[1]
-TC_WSDL = ROOT / "wsdl" / "trafficcenter-1.wsdl"
-AP_WSDL = ROOT / "wsdl" / "aanleverpunt-1.wsdl"
 BUNDLES = SHARED / "oso-gegevensset"
 DOSSIER_NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
-AP_NS = "urn:oso-gateway:aanleverpunt:1"
+OSO_NS = contracts.OSO_NS
 
 BRON_BRIN, BRON_RK = "00YY", TEST_ROUTERINGSKENMERK
 DOEL_OIN, STRANGER_OIN = "00000001000000000011", "00000001000000000033"
@@ -64,10 +62,10 @@ class RunningSchool:
         return path
 
     def tc_client(self, name: str = "doel-las", oin: str = DOEL_OIN):
-        return signed_client(self.pki, TC_WSDL, self.url + "/tc", name, oin)
+        return signed_client(self.pki, "trafficcenter", self.url + "/tc", name, oin)
 
     def ap_client(self, name: str = "doel-las", oin: str = DOEL_OIN, address: str | None = None):
-        return signed_client(self.pki, AP_WSDL, address or self.url + "/school/aanleverpunt", name, oin)
+        return signed_client(self.pki, "aanleverpunt", address or self.url + "/school/aanleverpunt", name, oin)
 
     def school(self, readonly: bool = True):
         """A context manager: the school's repository in one unit of work."""
@@ -102,18 +100,19 @@ def start_school(pki, database, port: int, tmp: Path, **config) -> RunningSchool
 
 
 def zoeksleutel(key: ChainKey, pgn: str, bron_brin: str = BRON_BRIN, doel_brin: str = DOEL_BRIN) -> dict:
+    """The zeep arguments that name the pupil: zoeksleutelPgnfrag."""
     zs, frag = maak(key, pgn=pgn, bron_brin=bron_brin, doel_brin=doel_brin)
-    return {"zoeksleutel": zs, "pgnfrag": frag}
+    return {"zoeksleutelPgnfrag": {"zoeksleutel": zs, "pgnfrag": frag}}
 
 
 def response_body(plugin) -> etree._Element:
-    """The Body child of the last (verified) answer; it conforms to xsd/aanleverpunt-1.xsd."""
-    return valid_body(plugin, "aanleverpunt-1.xsd")
+    """The Body child of the last (verified) answer; it conforms to the contract."""
+    return valid_body(plugin)
 
 
 def dossier_bytes(body: etree._Element) -> bytes | None:
     """The dossier in a documentResponse Body, as a document of its own."""
-    wrapper = body.find(f"{{{AP_NS}}}dossier")
+    wrapper = body.find(f"{{{OSO_NS}}}dossier")
     if wrapper is None:
         return None
     (root,) = [c for c in wrapper if isinstance(c.tag, str)]

@@ -1,8 +1,8 @@
 """The reference source's aanleverpunt over real HTTP, with a real Traffic Center: the GatewayApp serves /tc and
 /school/aanleverpunt from one threaded server and one SQLite database (so a transaction held across the
 sessiecontrole would deadlock: every test here would then take the busy time-out). The target is a zeep client built
-from wsdl/trafficcenter-1.wsdl and wsdl/aanleverpunt-1.wsdl, signing as a registered vendor; every answer is
-verified and validated against xsd/aanleverpunt-1.xsd.
+from wsdl/trafficcenter-20200910.wsdl and wsdl/aanleverpunt-20200910.wsdl, signing as a registered vendor; every
+answer is verified and validated against the contract.
 
 The source never releases a dossier without a successful sessiecontrole: a TC that refuses, a TC that cannot be
 reached, and a "TC" that answers Geslaagd but is not the Traffic Center all end without a dossier, and the release
@@ -15,31 +15,30 @@ import random
 import re
 import uuid
 from dataclasses import replace
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 import requests
 from lxml import etree
 
+from gateway import contracts
 from gateway.client.bron import BronClient
 from gateway.dossier import Transfer, load_bundles, validate
 from gateway.oso.zoeksleutel import pgn_kind
 from gateway.school.synthetisch import PROFIELEN, bouw_dossier, genereer_leerling
 from gateway.school.uitlevering import SCHOOL_POLICY, Controle, DossierRecord, verwijder_categorieen
 from gateway.services import aanleverpunt as ap_service
-from gateway.services.trafficcenter import ACTIONS as TC_ACTIONS
 from gateway.store import Database
+from gateway.web.mounts import AANLEVERPUNT_PATH, aanleverpunt_mount
 from gateway.web.security import SecuredEndpoint, SecurityMiddleware
 from gateway.wsse import MemoryReplayStore, Policy, sign_request
 
 from .conftest import free_port
 from .harness import serve, stop
-from .school_harness import (AP_NS, BUNDLES, BRON_BRIN, BRON_RK, DOEL_BB_RK, DOEL_BRIN, DOEL_OIN, DOEL_RK, STRANGER_OIN,
-                             c14n, dossier_bytes, response_body, sha256, start_school, zoeksleutel)
+from .school_harness import (BUNDLES, BRON_BRIN, BRON_RK, DOEL_BB_RK, DOEL_BRIN, DOEL_OIN, DOEL_RK, OSO_NS,
+                             STRANGER_OIN, c14n, dossier_bytes, response_body, sha256, start_school, zoeksleutel)
 
 NS = {"d": "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"}
-TC_NS = "urn:oso-gateway:trafficcenter:1"
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +64,18 @@ def ap(school):
 
 def open_session(school, tc, pgn, *, soort="overstapdossier", doel_brin=DOEL_BRIN, doel_rk=DOEL_RK) -> str:
     service, _ = tc
-    opened = service.overdracht(doelBrin=doel_brin, doelRouteringskenmerk=doel_rk, bronBrin=BRON_BRIN,
-                                overdrachtsoort=soort, **zoeksleutel(school.key, pgn, doel_brin=doel_brin))
+    opened = service.overdracht(bronBrin=BRON_BRIN, doelBrin=doel_brin, doelRouteringsKenmerk=doel_rk,
+                                **zoeksleutel(school.key, pgn, doel_brin=doel_brin), overdrachtsoort=soort)
     assert opened.resultaat == "Geslaagd"
-    assert school.url + "/school/aanleverpunt" in [a.documentEndpoint for a in opened.aanleverpunt]
+    assert school.url + AANLEVERPUNT_PATH in [a.url for a in opened.aanleverpunt]
     return opened.sessieId
 
 
-def ask(school, ap, sessie_id, pgn, *, soort="overstapdossier", doel_brin=DOEL_BRIN, **extra):
+def ask(school, ap, sessie_id, pgn, *, soort="overstapdossier", doel_brin=DOEL_BRIN, doel_rk=DOEL_RK, **extra):
     service, plugin = ap
-    answer = service.document(sessieId=sessie_id, bronRouteringskenmerk=BRON_RK, bronBrin=BRON_BRIN,
-                              doelBrin=doel_brin, overdrachtsoort=soort,
-                              **zoeksleutel(school.key, pgn, doel_brin=doel_brin), **extra)
+    answer = service.document(bronBrin=BRON_BRIN, bronRouteringsKenmerk=BRON_RK, doelBrin=doel_brin,
+                              doelRouteringsKenmerk=doel_rk, **zoeksleutel(school.key, pgn, doel_brin=doel_brin),
+                              overdrachtsoort=soort, sessieId=sessie_id, **extra)
     return answer, response_body(plugin)
 
 
@@ -85,7 +84,7 @@ def transfer(school, tc, ap, pgn, **kw):
     soort = kw.pop("soort", "overstapdossier")
     doel = dict(doel_brin=BRON_BRIN, doel_rk=DOEL_BB_RK) if soort == "overdrachtbinnenbrin" else {}
     sessie = open_session(school, tc, pgn, soort=soort, **doel)
-    answer, body = ask(school, ap, sessie, pgn, soort=soort, doel_brin=doel.get("doel_brin", DOEL_BRIN), **kw)
+    answer, body = ask(school, ap, sessie, pgn, soort=soort, **doel, **kw)
     return answer.resultaat, dossier_bytes(body), sessie, answer
 
 
@@ -130,7 +129,7 @@ def assert_valid(data: bytes, bundles, soort="overstapdossier"):
 @pytest.mark.parametrize("pgn", ["127095823", "127095824"])
 def test_the_test_pupils_dossier_is_released_signed_and_valid(school, tc, ap, bundles, pgn):
     resultaat, dossier, sessie, answer = transfer(school, tc, ap, pgn)
-    assert resultaat == "OverdrachtGeslaagd" and answer.dossierVerzameldatum == school.today
+    assert resultaat == "OverdrachtGeslaagd"
     assert_valid(dossier, bundles)
     assert etree.fromstring(dossier).findtext("d:huidigeschool/d:leerling/d:bsn", namespaces=NS) == pgn
     record = stored(school, pgn)
@@ -144,7 +143,7 @@ def test_the_test_pupils_dossier_is_released_signed_and_valid(school, tc, ap, bu
 
 def test_127095825_is_refused(school, tc, ap):
     resultaat, dossier, sessie, answer = transfer(school, tc, ap, "127095825")
-    assert (resultaat, dossier, answer.dossierVerzameldatum) == ("LeveringGeweigerd", None, None)
+    assert (resultaat, dossier) == ("LeveringGeweigerd", None)
     (entry,) = log_of(school, sessie)
     assert (entry.sessiecontrole, entry.resultaat, entry.sha256) == ("Geslaagd", "LeveringGeweigerd", None)
 
@@ -164,28 +163,27 @@ def test_118716943_is_released_in_a_binnen_brin_transfer_only_and_without_its_ve
     (entry,) = log_of(school, sessie)  # the log's digest is of the bytes released, which the school can recompute
     assert entry.sha256 == sha256(released) and "left out: cat_onderwijsondersteuning, cat_verzuim" in entry.reden
     resultaat, dossier, _, _ = transfer(school, tc, ap, "118716943")  # an overstap: no such dossier prepared
-    assert (resultaat, dossier) == ("DossierNietKlaargezet", None)
+    assert (resultaat, dossier) == ("LeerlinginfoNietBeschikbaar", None)
 
 
 # ---- each refusal --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case, profile, prep, ask_kw, code", [
-    ("no inzage", "POPO", dict(inzage=False), {}, "InzageOntbreekt"),
-    ("no toestemming", "VOVO", dict(toestemming=False), {}, "ToestemmingOntbreekt"),
+    ("no inzage", "POPO", dict(inzage=False), {}, "LeerlinginfoNietOpvraagbaar"),
+    ("no toestemming", "VOVO", dict(toestemming=False), {}, "LeerlinginfoNietOpvraagbaar"),
     ("verzameldatum not met", "POVO", {}, dict(verzameldatum=1), "VerzameldatumNietBereikt"),
-    ("withdrawn", "POPO", dict(klaargezet=False), {}, "DossierNietKlaargezet"),
+    ("withdrawn", "POPO", dict(klaargezet=False), {}, "LeerlinginfoNietBeschikbaar"),
     ("withheld", "VOVO", dict(geweigerd=True), {}, "LeveringGeweigerd"),
     ("invalid dossier", "POPO", dict(dossier=b"<dossier xmlns='http://www.edustandaard.nl/oso_gegevensset/2019/"
                                              b"dossier'><metadata/></dossier>"), {}, "LeveringGeweigerd"),
 ])
 def test_each_refusal(school, tc, ap, case, profile, prep, ask_kw, code):
     pgn = prepare(school, profile, seed=case, **prep)
-    if "verzameldatum" in ask_kw:
-        ask_kw = {"dossierVerzameldatum": school.today + timedelta(days=ask_kw["verzameldatum"])}
+    if "verzameldatum" in ask_kw:  # a moment with its offset, on a day after the dossier was gathered
+        day = school.today + timedelta(days=ask_kw["verzameldatum"])
+        ask_kw = {"dossierVerzameldatum": datetime.combine(day, time(8, 30), tzinfo=timezone(timedelta(hours=1)))}
     resultaat, dossier, sessie, answer = transfer(school, tc, ap, pgn, **ask_kw)
     assert (resultaat, dossier) == (code, None), case
-    if code == "VerzameldatumNietBereikt":
-        assert answer.dossierVerzameldatum == school.today
     (entry,) = log_of(school, sessie)
     assert (entry.sessiecontrole, entry.resultaat, entry.sha256) == ("Geslaagd", code, None)
 
@@ -212,9 +210,9 @@ def test_a_request_that_does_not_match_the_session_gets_no_dossier(school, tc, a
 def test_a_closed_or_unknown_session_gets_no_dossier(school, tc, ap):
     sessie = open_session(school, tc, "127095823")
     service, _ = tc
-    closed = service.afmelding(sessieId=sessie, aanleverpuntResultaat=[
-        {"routeringskenmerk": BRON_RK, "resultaat": "LeveringGeweigerd"}])
-    assert closed.resultaat == "Geslaagd"
+    closed = service.afmelding(bronBrin=BRON_BRIN, bronRouteringsKenmerk=BRON_RK, doelBrin=DOEL_BRIN,
+                               doelRouteringsKenmerk=DOEL_RK, sessieId=sessie, resultaat="LeveringGeweigerd")
+    assert closed == "OverdrachtGeslaagd"  # the TC's acknowledgement (zeep hands back the one element)
     answer, body = ask(school, ap, sessie, "127095823")
     assert (answer.resultaat, dossier_bytes(body)) == ("SessieReedsAfgemeld", None)
     unknown = str(uuid.uuid4())
@@ -226,15 +224,16 @@ def test_a_closed_or_unknown_session_gets_no_dossier(school, tc, ap):
 def _fake_tc_app(resultaat: str, credentials, trust, url: str):
     """A signed 'Traffic Center' that answers every sessiecontrole with ``resultaat``."""
     envelope = (f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-                f'<tc:sessiecontroleResponse xmlns:tc="{TC_NS}"><tc:resultaat>{resultaat}</tc:resultaat>'
-                f'<tc:doelSector>VO</tc:doelSector></tc:sessiecontroleResponse></s:Body></s:Envelope>').encode()
+                f'<tc:sessiecontroleResponse xmlns:tc="{OSO_NS}"><tc:resultaat>{resultaat}</tc:resultaat>'
+                f'<tc:sector>VO</tc:sector></tc:sessiecontroleResponse></s:Body></s:Envelope>').encode()
 
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8")])
         return [envelope]
 
-    return SecurityMiddleware(app, SecuredEndpoint(credentials, trust, Policy(endpoint=url, actions=TC_ACTIONS),
-                                                   replay=MemoryReplayStore()))
+    contract = contracts.service("trafficcenter")
+    return SecurityMiddleware(app, SecuredEndpoint(credentials, trust, Policy(endpoint=url, actions=contract.actions),
+                                                   replay=MemoryReplayStore(), service=contract))
 
 
 @pytest.fixture
@@ -252,9 +251,9 @@ def other_tc(school, pki):
         bron = ap_service.Bron(school.database, BronClient(credentials, trust, tc_url=tc_url, tc_oin=tc_oin,
                                                            timeout_s=5),
                                ap_service.ChainKeys(key_file or cfg.zoeksleutel_key), Controle(None))
-        app, _ = ap_service.mount(cfg, credentials, trust, school.database, tls=False, bron=bron)
+        app, _ = aanleverpunt_mount(cfg, credentials, trust, school.database, tls=False, bron=bron)
         servers.append(serve(app, ap_port))
-        return school.ap_client(address=cfg.base_url + ap_service.PATH)
+        return school.ap_client(address=cfg.base_url + AANLEVERPUNT_PATH)
 
     yield start
     for httpd in servers:
@@ -268,7 +267,7 @@ def test_a_tc_that_cannot_be_reached(school, other_tc):
     assert (answer.resultaat, dossier_bytes(body)) == ("TrafficCenterNietBeschikbaar", None)
     (entry,) = log_of(school, sessie)
     assert (entry.sessiecontrole, entry.sha256) == ("TrafficCenterNietBeschikbaar", None)
-    assert "TC: cannot reach it" in entry.reden
+    assert "TC: unreachable" in entry.reden
 
 
 def test_a_tc_that_refuses(school, pki, other_tc):
@@ -316,16 +315,18 @@ def test_without_a_chain_key_no_pupil_is_found_and_the_log_says_why(school, pki,
 def test_a_document_request_is_accepted_once(school, tc, pki):
     sessie = open_session(school, tc, "127095823")
     z = zoeksleutel(school.key, "127095823")
+    z = z["zoeksleutelPgnfrag"]
     body = (f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-            f'<ap:documentRequest xmlns:ap="{AP_NS}"><ap:sessieId>{sessie}</ap:sessieId>'
-            f'<ap:bronRouteringskenmerk>{BRON_RK}</ap:bronRouteringskenmerk><ap:bronBrin>{BRON_BRIN}</ap:bronBrin>'
-            f'<ap:doelBrin>{DOEL_BRIN}</ap:doelBrin><ap:overdrachtsoort>overstapdossier</ap:overdrachtsoort>'
+            f'<ap:documentRequest xmlns:ap="{OSO_NS}"><ap:bronBrin>{BRON_BRIN}</ap:bronBrin>'
+            f'<ap:bronRouteringsKenmerk>{BRON_RK}</ap:bronRouteringsKenmerk><ap:doelBrin>{DOEL_BRIN}</ap:doelBrin>'
+            f'<ap:doelRouteringsKenmerk>{DOEL_RK}</ap:doelRouteringsKenmerk><ap:zoeksleutelPgnfrag>'
             f'<ap:zoeksleutel>{z["zoeksleutel"]}</ap:zoeksleutel><ap:pgnfrag>{z["pgnfrag"]}</ap:pgnfrag>'
-            f'</ap:documentRequest></s:Body></s:Envelope>').encode()
-    action = f"{AP_NS}/document"
-    signed = sign_request(body, pki.credentials("doel-las", DOEL_OIN), to=school.url + ap_service.PATH,
+            f'</ap:zoeksleutelPgnfrag><ap:overdrachtsoort>overstapdossier</ap:overdrachtsoort>'
+            f'<ap:sessieId>{sessie}</ap:sessieId></ap:documentRequest></s:Body></s:Envelope>').encode()
+    action = f"{OSO_NS}/document"
+    signed = sign_request(body, pki.credentials("doel-las", DOEL_OIN), to=school.url + AANLEVERPUNT_PATH,
                           action=action)
-    post = lambda: requests.post(school.url + ap_service.PATH, data=signed, timeout=30,  # noqa: E731
+    post = lambda: requests.post(school.url + AANLEVERPUNT_PATH, data=signed, timeout=30,  # noqa: E731
                                  headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": action})
     first, again = post(), post()
     assert first.status_code == 200 and b"OverdrachtGeslaagd" in first.content
@@ -334,16 +335,24 @@ def test_a_document_request_is_accepted_once(school, tc, pki):
 
 
 def test_the_contract_is_served(school):
-    wsdl = requests.get(school.url + ap_service.PATH + "?wsdl", timeout=10)
-    assert wsdl.status_code == 200 and wsdl.content == (Path(__file__).resolve().parents[1] / "wsdl" /
-                                                          "aanleverpunt-1.wsdl").read_bytes()
+    wsdl = requests.get(school.url + AANLEVERPUNT_PATH + "?wsdl", timeout=10)
+    assert wsdl.status_code == 200 and wsdl.content == contracts.wsdl_path("aanleverpunt").read_bytes()
 
 
 def test_another_vendor_with_the_sessions_details_gets_no_dossier(school, tc):
+    """A party that learnt the sessieId and the zoeksleutel: naming the session's doel aanleverpunt, the TC confirms
+    the session but the source refuses (not that aanleverpunt's vendor); naming another, the TC refuses."""
     sessie = open_session(school, tc, "127095823")
     stranger = school.ap_client("stranger-las", STRANGER_OIN)
     answer, body = ask(school, stranger, sessie, "127095823")
-    assert dossier_bytes(body) is None
+    assert (answer.resultaat, dossier_bytes(body)) == ("LeverancierNietGeautoriseerd", None)
+    answer, body = ask(school, stranger, sessie, "127095823", doel_rk=DOEL_BB_RK)
+    assert (answer.resultaat, dossier_bytes(body)) == ("OnbekendAanleverpunt", None)
+    assert [(e.sessiecontrole, e.resultaat, e.aanvrager_oin) for e in log_of(school, sessie)] == [
+        ("Geslaagd", "LeverancierNietGeautoriseerd", STRANGER_OIN),
+        ("OnbekendAanleverpunt", "OnbekendAanleverpunt", STRANGER_OIN)]
+    answer, body = ask(school, school.ap_client(), sessie, "127095823")  # the session is still good
+    assert answer.resultaat == "OverdrachtGeslaagd" and dossier_bytes(body) is not None
 
 
 # ---- the SWV flow: a koppelsleutel instead of a zoeksleutel ------------------------------------------------------
@@ -358,25 +367,28 @@ def test_the_swv_flow_with_a_koppelsleutel(school, pki, tmp_path, capsys):
                  TEST_SWV_ROUTERINGSKENMERK, "--config", str(config)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "notificatieRequest to " + school.url + "/school/doelsysteem: Geslaagd" in out and pgn not in out
-    koppelsleutel = re.search(r"koppelsleutel ([0-9a-f-]{36})", out).group(1)
+    assert "notificatieRequest to " + school.url + "/school/doelsysteem: NotificatieOntvangen" in out
+    assert pgn not in out
+    koppelsleutel = re.search(r"koppelsleutel ([0-9A-F-]{36})", out).group(1)
     with school.school() as s:
         assert s.koppeling(koppelsleutel) == (BRON_BRIN, pgn)
 
     # the SWV (served by the gateway's own test vendor) fetches the dossier with the koppelsleutel
     tc_service, _ = school.tc_client("gateway")
-    opened = tc_service.overdracht(doelBrin=TEST_SWV_BRIN, doelRouteringskenmerk=TEST_SWV_ROUTERINGSKENMERK,
-                                   bronBrin=BRON_BRIN, overdrachtsoort="swv-dossier", koppelsleutel=koppelsleutel)
+    opened = tc_service.overdracht(bronBrin=BRON_BRIN, doelBrin=TEST_SWV_BRIN,
+                                   doelRouteringsKenmerk=TEST_SWV_ROUTERINGSKENMERK, koppelsleutel=koppelsleutel,
+                                   overdrachtsoort="swv-dossier")
     assert opened.resultaat == "Geslaagd"
     service, plugin = school.ap_client("gateway")
-    answer = service.document(sessieId=opened.sessieId, bronRouteringskenmerk=BRON_RK, bronBrin=BRON_BRIN,
-                              doelBrin=TEST_SWV_BRIN, overdrachtsoort="swv-dossier", koppelsleutel=koppelsleutel)
+    fields = dict(bronBrin=BRON_BRIN, bronRouteringsKenmerk=BRON_RK, doelBrin=TEST_SWV_BRIN,
+                  doelRouteringsKenmerk=TEST_SWV_ROUTERINGSKENMERK, overdrachtsoort="swv-dossier",
+                  sessieId=opened.sessieId)
+    answer = service.document(koppelsleutel=koppelsleutel, **fields)
     dossier = dossier_bytes(response_body(plugin))
     assert answer.resultaat == "OverdrachtGeslaagd"
     assert c14n(dossier) == c14n(stored(school, pgn).dossier)
     # another koppelsleutel in the same session: the TC refuses, nothing is released
-    answer = service.document(sessieId=opened.sessieId, bronRouteringskenmerk=BRON_RK, bronBrin=BRON_BRIN,
-                              doelBrin=TEST_SWV_BRIN, overdrachtsoort="swv-dossier", koppelsleutel=str(uuid.uuid4()))
+    answer = service.document(koppelsleutel=str(uuid.uuid4()).upper(), **fields)
     assert answer.resultaat == "SessieAfwijkend" and dossier_bytes(response_body(plugin)) is None
 
 

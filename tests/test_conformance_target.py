@@ -71,8 +71,7 @@ def _sign_mutated(doel, vendor, operation: str, mutate):
 def v_afmelding_lies(bench, doel, ctx):
     def fn(real, call):
         if call.operation == "afmelding":
-            call = replace(call, args={**call.args, "aanleverpuntResultaat": [
-                {**item, "resultaat": "OverdrachtGeslaagd"} for item in call.args["aanleverpuntResultaat"]]})
+            call = replace(call, args={**call.args, "resultaat": "OverdrachtGeslaagd"})
         return real(call)
     _wrap_invoke(doel, fn)
 
@@ -89,11 +88,12 @@ def v_retry_storm(bench, doel, ctx):
 
 
 def v_no_afmelding(bench, doel, ctx):
-    from gateway.client.overdracht import Reply
+    from gateway.client.antwoorden import Antwoord
+    from gateway.client.call import Reply
 
     def fn(real, call):
         if call.operation == "afmelding":
-            return Reply("Geslaagd", {"sessieResultaat": None}), []
+            return Reply(Antwoord("OverdrachtGeslaagd")), []
         return real(call)
     _wrap_invoke(doel, fn)
 
@@ -122,7 +122,7 @@ def v_document_to_the_tc(bench, doel, ctx):
 
 VARIANTS = {
     # name: (catches, defect, how to build the target, after the transfers)
-    "afmelding-lies": ("OSO-DOEL-AFMELDING-BEST-RESULT", "reports OverdrachtGeslaagd for every aanleverpunt",
+    "afmelding-lies": ("OSO-DOEL-AFMELDING-BEST-RESULT", "reports OverdrachtGeslaagd whatever was answered",
                        v_afmelding_lies, None),
     "retry-storm": ("OSO-DOEL-FAULT-NO-RETRY-STORM", "retries a Fault 7 times at once", v_retry_storm, None),
     "no-afmelding": ("OSO-DOEL-AFMELDING-SENT", "never closes a session", v_no_afmelding, None),

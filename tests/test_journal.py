@@ -29,7 +29,7 @@ from .conftest import free_port
 from .tc_harness import (BRON_BRIN, BRON_OIN, BRON_RK, DOEL_BRIN, DOEL_OIN, DOEL_RK, PGNFRAG, ZOEKSLEUTEL,
                          register_parties, start_tc)
 
-TC = "urn:oso-gateway:trafficcenter:1"
+TC = OSO = "http://xml.kennisnet.nl/schemas/Overstapservice/20200910"
 BSN = "123456782"  # passes the elfproef: a PGN must never reach the journal
 
 
@@ -38,22 +38,33 @@ def envelope(body: str) -> bytes:
             "</soapenv:Envelope>").encode()
 
 
+def _leerling(zoeksleutel=ZOEKSLEUTEL) -> str:
+    return (f"<tc:zoeksleutelPgnfrag><tc:zoeksleutel>{zoeksleutel}</tc:zoeksleutel><tc:pgnfrag>{PGNFRAG}"
+            "</tc:pgnfrag></tc:zoeksleutelPgnfrag>")
+
+
 def overdracht(doel_brin=DOEL_BRIN, zoeksleutel=ZOEKSLEUTEL) -> bytes:
     return envelope(
-        f'<tc:overdrachtRequest xmlns:tc="{TC}"><tc:doelBrin>{doel_brin}</tc:doelBrin>'
-        f'<tc:doelRouteringskenmerk>{DOEL_RK}</tc:doelRouteringskenmerk><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>'
-        f'<tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort><tc:zoeksleutel>{zoeksleutel}</tc:zoeksleutel>'
-        f'<tc:pgnfrag>{PGNFRAG}</tc:pgnfrag></tc:overdrachtRequest>')
+        f'<tc:overdrachtRequest xmlns:tc="{TC}"><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>'
+        f'<tc:doelBrin>{doel_brin}</tc:doelBrin><tc:doelRouteringsKenmerk>{DOEL_RK}</tc:doelRouteringsKenmerk>'
+        f'{_leerling(zoeksleutel)}<tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort></tc:overdrachtRequest>')
 
 
 def sessiecontrole(sessie_id: str) -> bytes:
     return envelope(
-        f'<tc:sessiecontroleRequest xmlns:tc="{TC}"><tc:sessieId>{sessie_id}</tc:sessieId>'
-        f'<tc:aanvragerOin>{DOEL_OIN}</tc:aanvragerOin>'
-        f'<tc:bronRouteringskenmerk>{BRON_RK}</tc:bronRouteringskenmerk><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>'
-        f'<tc:doelBrin>{DOEL_BRIN}</tc:doelBrin><tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort>'
-        f'<tc:zoeksleutel>{ZOEKSLEUTEL}</tc:zoeksleutel><tc:pgnfrag>{PGNFRAG}</tc:pgnfrag>'
+        f'<tc:sessiecontroleRequest xmlns:tc="{TC}"><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>'
+        f'<tc:bronRouteringsKenmerk>{BRON_RK}</tc:bronRouteringsKenmerk><tc:doelBrin>{DOEL_BRIN}</tc:doelBrin>'
+        f'<tc:doelRouteringsKenmerk>{DOEL_RK}</tc:doelRouteringsKenmerk>{_leerling()}'
+        f'<tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort><tc:sessieId>{sessie_id}</tc:sessieId>'
         "</tc:sessiecontroleRequest>")
+
+
+def afmelding(sessie_id: str, resultaat: str = "OverdrachtGeslaagd") -> bytes:
+    return envelope(
+        f'<tc:afmeldingRequest xmlns:tc="{TC}"><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>'
+        f'<tc:bronRouteringsKenmerk>{BRON_RK}</tc:bronRouteringsKenmerk><tc:doelBrin>{DOEL_BRIN}</tc:doelBrin>'
+        f'<tc:doelRouteringsKenmerk>{DOEL_RK}</tc:doelRouteringsKenmerk><tc:sessieId>{sessie_id}</tc:sessieId>'
+        f'<tc:resultaat>{resultaat}</tc:resultaat></tc:afmeldingRequest>')
 
 
 @pytest.fixture
@@ -102,8 +113,9 @@ def test_accepted_and_refused_messages_are_journalled(tc):
         "accepted", "trafficcenter", "overdracht", "Geslaagd")
     assert accepted.sessie_id == sessie_id and accepted.message_id == mid(ok)
     assert (accepted.signer_oin, accepted.signer_verified, accepted.vendor) == (DOEL_OIN, True, "Doel LAS")
-    assert accepted.brins == (f"doelBrin={DOEL_BRIN}", f"bronBrin={BRON_BRIN}", f"aanleverpunt.brin={BRON_BRIN}")
-    assert f"doelRouteringskenmerk={DOEL_RK}" in accepted.routeringskenmerken
+    assert accepted.brins == (f"bronBrin={BRON_BRIN}", f"doelBrin={DOEL_BRIN}")
+    assert accepted.routeringskenmerken == (f"doelRouteringsKenmerk={DOEL_RK}",
+                                            f"aanleverpunt.routeringsKenmerk={BRON_RK}")
     assert accepted.request_sha256 == hashlib.sha256(ok).hexdigest() and accepted.request_size == len(ok)
     assert accepted.response_sha256 == hashlib.sha256(r.content).hexdigest()
     assert accepted.response_message_id == mid(r.content) and accepted.latency_ms > 0
@@ -123,21 +135,40 @@ def test_accepted_and_refused_messages_are_journalled(tc):
         assert BSN not in text and ZOEKSLEUTEL not in text
 
 
+def test_an_afmelding_is_journalled_with_the_result_the_target_reported(tc):
+    """afmeldingRequest carries the session's result (the best over the aanleverpunten asked); the TC acknowledges
+    with OverdrachtGeslaagd. The journal keeps both: the reported result as the session's, the answer's as its own."""
+    r = post(tc, signed(tc, overdracht(), "overdracht"))
+    sessie_id = etree.fromstring(r.content).findtext(f".//{{{TC}}}sessieId")
+    assert post(tc, signed(tc, afmelding(sessie_id, "LeveringGeweigerd"), "afmelding")).status_code == 200
+    closing = journal(tc)[-1]
+    assert (closing.operation, closing.sessie_id) == ("afmelding", sessie_id)
+    assert (closing.resultaat, closing.sessie_resultaat) == ("OverdrachtGeslaagd", "LeveringGeweigerd")
+    assert closing.failed and closing.outcome == "LeveringGeweigerd"
+
+
 def test_only_the_contracts_named_values_in_their_shape_are_read():
     """Unverified Bodies say anything: only BRINs, routeringskenmerken, sessieId, koppelsleutel and result codes
     in the contract's namespace and shape are kept, and nothing inside a dossier."""
     body = etree.fromstring(
-        f'<ap:documentResponse xmlns:ap="urn:oso-gateway:aanleverpunt:1" xmlns:x="urn:other">'
+        f'<ap:documentResponse xmlns:ap="{OSO}" xmlns:x="urn:other">'
         f"<ap:resultaat>OverdrachtGeslaagd</ap:resultaat><ap:bronBrin>{BSN}</ap:bronBrin>"
         f"<ap:brin>00yy</ap:brin><ap:doelBrin> 11AA </ap:doelBrin><x:brin>22BB</x:brin>"
-        f"<ap:sessieId>not-a-uuid</ap:sessieId><ap:koppelsleutel>0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
-        f"</ap:koppelsleutel><ap:zoeksleutel>{ZOEKSLEUTEL}</ap:zoeksleutel>"
+        f"<ap:sessieId>not-a-uuid</ap:sessieId><ap:koppelsleutel>0B8F6A2E-3C1D-4E5F-8A9B-0C1D2E3F4A5B"
+        f"</ap:koppelsleutel><ap:zoeksleutelPgnfrag><ap:zoeksleutel>{ZOEKSLEUTEL}</ap:zoeksleutel>"
+        f"<ap:pgnfrag>{PGNFRAG}</ap:pgnfrag></ap:zoeksleutelPgnfrag><ap:terugkoppeling>{BSN}</ap:terugkoppeling>"
         f"<ap:dossier><ap:brin>33CC</ap:brin><ap:sessieId>0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5c</ap:sessieId>"
         f"</ap:dossier></ap:documentResponse>")
-    fields = body_fields(body)
+    fields = body_fields(None, body)
     assert fields.brins == ["doelBrin=11AA"]
     assert fields.resultaat == "OverdrachtGeslaagd" and fields.sessie_id is None
-    assert fields.koppelsleutel == "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert fields.koppelsleutel == "0B8F6A2E-3C1D-4E5F-8A9B-0C1D2E3F4A5B"
+    # a lower-case koppelsleutel (another contract's) is not in the contract's shape: not kept
+    body.find(f"{{{OSO}}}koppelsleutel").text = "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert body_fields(None, body).koppelsleutel is None
+    # the same elements in a request: its resultaat is the one it reports (afmelding's), not an answer's
+    as_request = body_fields(body)
+    assert (as_request.resultaat, as_request.sessie_resultaat) == (None, "OverdrachtGeslaagd")
     # a refusal's reason is kept without quoted values or long digit runs
     ex = Exchange("aanleverpunt", datetime.now(timezone.utc), envelope(etree.tostring(body).decode()),
                   error=SchemaInvalid("GW-XSD", f"the value '{ZOEKSLEUTEL}' of {BSN} is wrong"))
@@ -196,7 +227,7 @@ def test_trace_and_diagnose_name_the_cause_first(tc, capsys, tmp_path):
     fails = [line for line in lines if line.startswith("FAIL")]
     assert len(fails) == 1 and "digest of Body" in fails[0]  # everything else was checked and passed
     assert any("ok   WB013 SignatureValue" in line for line in lines)
-    assert any("ok   GW-XSD the Body against trafficcenter-1.xsd" in line for line in lines)
+    assert any("ok   GW-XSD the Body against the contract (overstapservice-20200910.xsd)" in line for line in lines)
 
 
 def test_diagnose_reports_every_problem_not_only_the_first(tc, capsys, tmp_path):

@@ -19,7 +19,8 @@ DOEL_OIN, BRON_OIN, OTHER_OIN, UNQUALIFIED_OIN = ("00000001000000000001", "00000
                                                   "00000001000000000003", "00000001000000000004")
 DOEL_RK, BRON_RK, BRON_RK2, SWV_RK = ("0000000700000AA00000", "0000000700000YY00931", "0000000700000YY00932",
                                       "0000000700000SW00000")
-ZK = Leerling("v1.k1.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "823")
+ZK = Leerling("AQJrMWFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ1Njc4OQ==", "0823")
+KOPPEL = "0B8F6A2E-3C1D-4E5F-8A9B-0C1D2E3F4A5B"
 
 
 class Register:
@@ -60,8 +61,8 @@ def register():
 
 
 def open_session(register, **kw) -> tc.Outcome:
-    args = dict(doel_brin="11AA", doel_routeringskenmerk=DOEL_RK, bron_brin="00YY",
-                overdrachtsoort="overstapdossier", leerling=ZK, notificatie=None, now=NOW, sessie_ttl=TTL)
+    args = dict(bron_brin="00YY", bron_routeringskenmerk=None, doel_brin="11AA", doel_routeringskenmerk=DOEL_RK,
+                leerling=ZK, overdrachtsoort="overstapdossier", notificatie=None, now=NOW, sessie_ttl=TTL)
     args.update(kw)
     caller = args.pop("caller", DOEL_OIN)
     return tc.overdracht(register, caller, **args)
@@ -85,7 +86,7 @@ def test_every_transition_is_in_the_table_or_refused(status, stap):
         assert result.status == expected
         return
     act = (lambda: s.sessiecontrole(BRON_RK, NOW)) if stap is Stap.SESSIECONTROLE else \
-        (lambda: s.afmelding("OverdrachtGeslaagd", NOW))
+        (lambda: s.afmelding("OverdrachtGeslaagd", BRON_RK, NOW))
     if (status, stap) in TRANSITIONS:
         assert act().status == TRANSITIONS[(status, stap)]
     else:
@@ -101,14 +102,15 @@ def test_expired_session_refuses_every_step():
         s.sessiecontrole(BRON_RK, NOW + TTL)
     assert info.value.resultaat == "SessieVerlopen"
     with pytest.raises(IllegalStep):
-        s.afmelding("OverdrachtGeslaagd", NOW + TTL + timedelta(seconds=1))
+        s.afmelding("OverdrachtGeslaagd", BRON_RK, NOW + TTL + timedelta(seconds=1))
 
 
 def test_controls_are_recorded_in_order():
     s = _sessie(aanleverpunten=(BRON_RK, BRON_RK2)).sessiecontrole(BRON_RK2, NOW).sessiecontrole(BRON_RK, NOW)
     assert s.controles == (BRON_RK2, BRON_RK)
-    closed = s.afmelding("LeveringGeweigerd", NOW)
+    closed = s.afmelding("LeveringGeweigerd", BRON_RK2, NOW)
     assert closed.status is Status.AFGEMELD and closed.resultaat == "LeveringGeweigerd" and closed.afgemeld == NOW
+    assert closed.resultaat_aanleverpunt == BRON_RK2
 
 
 # --- the result-code table ---------------------------------------------------------------------------------------
@@ -116,9 +118,10 @@ def test_controls_are_recorded_in_order():
 def test_best_result_ties_go_to_the_last_asked():
     assert resultaat.best(["LeveringGeweigerd", "OverdrachtGeslaagd"]) == "OverdrachtGeslaagd"
     assert resultaat.best(["OverdrachtGeslaagd", "LeveringGeweigerd"]) == "OverdrachtGeslaagd"
-    assert resultaat.best(["InzageOntbreekt", "ToestemmingOntbreekt"]) == "ToestemmingOntbreekt"
-    assert resultaat.best(["ToestemmingOntbreekt", "InzageOntbreekt"]) == "InzageOntbreekt"
-    assert resultaat.best(["LeerlingOnbekend", "Timeout", "DossierNietKlaargezet"]) == "DossierNietKlaargezet"
+    assert resultaat.best(["LeerlinginfoNietOpvraagbaar", "LeerlingOnbekend"]) == "LeerlinginfoNietOpvraagbaar"
+    assert resultaat.best_index(["SessieAfwijkend", "OnbekendAanleverpunt"]) == 1  # a tie: the last one asked
+    assert resultaat.best(["LeerlingOnbekend", "Timeout", "LeerlinginfoNietBeschikbaar"]) == \
+        "LeerlinginfoNietBeschikbaar"
     with pytest.raises(ValueError):
         resultaat.best([])
 
@@ -128,7 +131,7 @@ def test_xsd_enumeration_equals_the_table():
 
     from lxml import etree
 
-    xsd = etree.parse(str(Path(__file__).resolve().parents[1] / "xsd" / "oso-types-1.xsd"))
+    xsd = etree.parse(str(Path(__file__).resolve().parents[1] / "xsd" / "overstapservice-20200910.xsd"))
     values = xsd.xpath("//xs:simpleType[@name='Resultaat']//xs:enumeration/@value",
                        namespaces={"xs": "http://www.w3.org/2001/XMLSchema"})
     assert list(values) == list(resultaat.CODES)
@@ -142,7 +145,7 @@ def test_overdracht_opens_a_session(register):
     s = o.sessie
     assert s.status is Status.OPEN and s.doel_vendor_oin == DOEL_OIN and s.verloopt == NOW + TTL
     assert [a.routeringskenmerk for a in o.aanleverpunten] == [BRON_RK, BRON_RK2]
-    assert o.aanleverpunten[0].schoolnaam == "Testschool"
+    assert o.aanleverpunten[0].document_url == "https://bron/ap"
     assert [a.leverancier_oin for a in o.aanleverpunten] == [BRON_OIN, BRON_OIN]  # whose signature to believe
     assert s.aanleverpunten == (BRON_RK, BRON_RK2)
     import uuid
@@ -159,13 +162,20 @@ def test_overdracht_opens_a_session(register):
     (dict(bron_brin="33CC"), "VerstrekkerNietBekend"),                 # its only vendor is not qualified
     (dict(bron_brin="22BB"), "GeenAanleverpunt"),
     (dict(overdrachtsoort="overdrachtbinnenbrin"), "GeenRelatieMetDoel"),
-    (dict(leerling=Leerling("x" * 20, "1", "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b")), "OngeldigVerzoek"),
+    (dict(leerling=Leerling("x" * 20, "1", KOPPEL)), "OngeldigVerzoek"),
     (dict(leerling=Leerling(None, None, None)), "OngeldigVerzoek"),
-    (dict(leerling=Leerling(koppelsleutel="0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b")), "KoppelsleutelOnbekend"),
+    (dict(leerling=Leerling(koppelsleutel=KOPPEL)), "KoppelsleutelOnbekend"),
+    (dict(bron_routeringskenmerk="0000000700000YY00999"), "OnbekendAanleverpunt"),  # not one of the school's
 ])
 def test_overdracht_refusals(register, kw, code):
     o = open_session(register, **kw)
     assert o.resultaat == code and o.sessie is None and o.aanleverpunten == ()
+
+
+def test_one_specific_aanleverpunt(register):
+    o = open_session(register, bron_routeringskenmerk=BRON_RK2)
+    assert o.resultaat == "Geslaagd" and [a.routeringskenmerk for a in o.aanleverpunten] == [BRON_RK2]
+    assert o.sessie.aanleverpunten == (BRON_RK2,)
 
 
 def test_inactive_doel_aanleverpunt(register):
@@ -176,8 +186,8 @@ def test_inactive_doel_aanleverpunt(register):
 # --- sessiecontrole ------------------------------------------------------------------------------------------------
 
 def control(register, sessie, **kw):
-    args = dict(aanvrager_oin=DOEL_OIN, bron_routeringskenmerk=BRON_RK, bron_brin="00YY", doel_brin="11AA",
-                overdrachtsoort="overstapdossier", leerling=ZK, now=NOW)
+    args = dict(bron_brin="00YY", bron_routeringskenmerk=BRON_RK, doel_brin="11AA", doel_routeringskenmerk=DOEL_RK,
+                leerling=ZK, overdrachtsoort="overstapdossier", now=NOW)
     args.update(kw)
     caller = args.pop("caller", BRON_OIN)
     return tc.sessiecontrole(register, caller, sessie, **args)
@@ -190,15 +200,17 @@ def test_sessiecontrole_matches_and_returns_the_doel_sector(register):
 
 
 @pytest.mark.parametrize("kw,code", [
-    (dict(caller=OTHER_OIN), "OnbekendAanleverpunt"),                 # not the vendor of that aanleverpunt
+    (dict(caller=OTHER_OIN), "LeverancierNietGeautoriseerd"),         # not the vendor of that aanleverpunt
+    (dict(caller=UNQUALIFIED_OIN), "LeverancierNietGeautoriseerd"),
     (dict(bron_routeringskenmerk="0000000700000ZZ00000"), "OnbekendAanleverpunt"),
-    (dict(bron_brin="11AA"), "SessieAfwijkend"),
+    (dict(bron_brin="99ZZ"), "VerstrekkerNietBekend"),                # the bron BRIN is unknown to the TC
+    (dict(bron_brin="11AA"), "OnbekendAanleverpunt"),                 # the aanleverpunt is not of that school
     (dict(doel_brin="22BB"), "SessieAfwijkend"),
     (dict(overdrachtsoort="swv-dossier"), "SessieAfwijkend"),
-    (dict(leerling=Leerling("v1.k1.another-key-of-another-pupil-0000000", "823")), "SessieAfwijkend"),
-    (dict(leerling=Leerling(ZK.zoeksleutel, "999")), "SessieAfwijkend"),
+    (dict(leerling=Leerling("AQJrMWFub3RoZXItcHVwaWw=", "0823")), "SessieAfwijkend"),
+    (dict(leerling=Leerling(ZK.zoeksleutel, "0999")), "SessieAfwijkend"),
     (dict(overdrachtsoort="overdrachtbinnenbrin"), "GeenRelatieMetDoel"),
-    (dict(aanvrager_oin=OTHER_OIN), "SessieAfwijkend"),  # the documentRequest came from another vendor
+    (dict(doel_routeringskenmerk=SWV_RK), "OnbekendAanleverpunt"),  # not the session's doel aanleverpunt
 ])
 def test_sessiecontrole_refusals(register, kw, code):
     s = open_session(register).sessie
@@ -209,7 +221,7 @@ def test_sessiecontrole_refusals(register, kw, code):
 def test_sessiecontrole_unknown_closed_expired(register):
     assert control(register, None).resultaat == "SessieOnbekend"
     s = open_session(register).sessie
-    closed = tc.afmelding(DOEL_OIN, s, resultaten=[(BRON_RK, "OverdrachtGeslaagd")], now=NOW).sessie
+    closed = close(s).sessie
     assert control(register, closed).resultaat == "SessieReedsAfgemeld"
     o = control(register, s, now=NOW + TTL)
     assert o.resultaat == "SessieVerlopen" and o.sessie.status is Status.VERLOPEN  # the expiry is stored
@@ -225,34 +237,47 @@ def test_aanleverpunt_not_handed_out_is_a_mismatch(register):
 
 # --- afmelding -----------------------------------------------------------------------------------------------------
 
-def test_afmelding_closes_with_the_best_result(register):
+def close(sessie, **kw) -> tc.Outcome:
+    args = dict(bron_brin="00YY", bron_routeringskenmerk=BRON_RK, doel_brin="11AA", doel_routeringskenmerk=DOEL_RK,
+                resultaat="OverdrachtGeslaagd", now=NOW)
+    args.update(kw)
+    caller = args.pop("caller", DOEL_OIN)
+    return tc.afmelding(caller, sessie, **args)
+
+
+def test_afmelding_closes_with_the_reported_result(register):
     s = open_session(register).sessie
-    o = tc.afmelding(DOEL_OIN, s, resultaten=[(BRON_RK, "OverdrachtGeslaagd"), (BRON_RK2, "LeveringGeweigerd")],
-                     now=NOW)
-    assert o.resultaat == "Geslaagd" and o.sessie_resultaat == "OverdrachtGeslaagd"
+    o = close(s, bron_routeringskenmerk=BRON_RK2, resultaat="LeveringGeweigerd")
+    assert o.resultaat == "OverdrachtGeslaagd"  # the TC's acknowledgement: the afmelding was received correctly
     assert o.sessie.status is Status.AFGEMELD
-    again = tc.afmelding(DOEL_OIN, o.sessie, resultaten=[(BRON_RK, "OverdrachtGeslaagd")], now=NOW)
+    assert (o.sessie.resultaat, o.sessie.resultaat_aanleverpunt) == ("LeveringGeweigerd", BRON_RK2)
+    again = close(o.sessie)
     assert again.resultaat == "SessieReedsAfgemeld" and again.sessie is None
 
 
-def test_afmelding_refusals(register):
+@pytest.mark.parametrize("kw,code", [
+    (dict(caller=BRON_OIN), "LeverancierNietGeautoriseerd"),
+    (dict(doel_routeringskenmerk=SWV_RK), "OnbekendAanleverpunt"),
+    (dict(bron_routeringskenmerk="0000000700000ZZ00000"), "SessieAfwijkend"),  # not an aanleverpunt handed out
+    (dict(bron_brin="22BB"), "SessieAfwijkend"),
+    (dict(doel_brin="44SW"), "SessieAfwijkend"),
+    (dict(now=NOW + TTL), "SessieVerlopen"),
+])
+def test_afmelding_refusals(register, kw, code):
     s = open_session(register).sessie
-    assert tc.afmelding(DOEL_OIN, None, resultaten=[(BRON_RK, "Geslaagd")], now=NOW).resultaat == "SessieOnbekend"
-    assert tc.afmelding(BRON_OIN, s, resultaten=[(BRON_RK, "Geslaagd")], now=NOW).resultaat == \
-        "LeverancierNietGeautoriseerd"
-    assert tc.afmelding(DOEL_OIN, s, resultaten=[("0000000700000ZZ00000", "Geslaagd")], now=NOW).resultaat == \
-        "SessieAfwijkend"
-    assert tc.afmelding(DOEL_OIN, s, resultaten=[], now=NOW).resultaat == "SessieAfwijkend"
-    assert tc.afmelding(DOEL_OIN, s, resultaten=[(BRON_RK, "Geslaagd")], now=NOW + TTL).resultaat == \
-        "SessieVerlopen"
+    o = close(s, **kw)
+    assert o.resultaat == code and o.sessie is None
+
+
+def test_afmelding_of_an_unknown_session(register):
+    assert close(None).resultaat == "SessieOnbekend"
 
 
 # --- notification flow -------------------------------------------------------------------------------------------
 
 def notify(register, **kw):
-    args = dict(bron_routeringskenmerk=BRON_RK, doel_brin="44SW", doel_routeringskenmerk=SWV_RK,
-                overdrachtsoort="swv-dossier", zoeksleutel=ZK.zoeksleutel, pgnfrag=ZK.pgnfrag, now=NOW,
-                ttl=timedelta(days=14))
+    args = dict(bron_brin="00YY", bron_routeringskenmerk=BRON_RK, doel_brin="44SW", doel_routeringskenmerk=SWV_RK,
+                doel="SWV", sessie_id=None, aanvraagdatum=None, sessie=None, now=NOW, ttl=timedelta(days=14))
     args.update(kw)
     caller = args.pop("caller", BRON_OIN)
     return tc.melden_notificatie(register, caller, **args)
@@ -262,10 +287,13 @@ def test_koppelsleutel_flow(register):
     n = notify(register)
     assert n.resultaat == "Geslaagd" and n.endpoint == "https://swv/notif"
     k = n.notificatie.koppelsleutel
+    assert k == k.upper() and len(k) == 36  # an upper-case GUID, as in the chain's examples
+    assert (n.notificatie.doel, n.notificatie.overdrachtsoort) == ("SWV", "swv-dossier")
     o = open_session(register, doel_brin="44SW", doel_routeringskenmerk=SWV_RK, overdrachtsoort="swv-dossier",
                      leerling=Leerling(koppelsleutel=k), notificatie=n.notificatie)
     assert o.resultaat == "Geslaagd" and [a.routeringskenmerk for a in o.aanleverpunten] == [BRON_RK]
-    c = control(register, o.sessie, doel_brin="44SW", overdrachtsoort="swv-dossier", leerling=Leerling(koppelsleutel=k))
+    c = control(register, o.sessie, doel_brin="44SW", doel_routeringskenmerk=SWV_RK, overdrachtsoort="swv-dossier",
+                leerling=Leerling(koppelsleutel=k))
     assert c.resultaat == "Geslaagd" and c.doel_sector == "SWV"
     # a koppelsleutel is bound to its target and expires
     other = open_session(register, leerling=Leerling(koppelsleutel=k), notificatie=n.notificatie,
@@ -276,8 +304,24 @@ def test_koppelsleutel_flow(register):
     assert late.resultaat == "KoppelsleutelOnbekend"
 
 
+def test_ov_notification_about_a_session_the_source_served(register):
+    s = open_session(register).sessie
+    ov = dict(doel_brin="11AA", doel_routeringskenmerk=DOEL_RK, doel="OV", sessie_id=s.sessie_id,
+              aanvraagdatum=NOW)
+    assert notify(register, sessie=s, **ov).resultaat == "SessieAfwijkend"  # the source never checked it
+    served = control(register, s).sessie
+    n = notify(register, sessie=served, **ov)
+    assert n.resultaat == "Geslaagd" and n.endpoint == "https://doel/notif"
+    assert (n.notificatie.sessie_id, n.notificatie.overdrachtsoort) == (s.sessie_id, "overstapdossier")
+    assert notify(register, sessie=None, **ov).resultaat == "SessieOnbekend"
+    assert notify(register, sessie=served, **{**ov, "aanvraagdatum": None}).resultaat == "OngeldigVerzoek"
+    assert notify(register, sessie=served, **{**ov, "doel_routeringskenmerk": SWV_RK,
+                                              "doel_brin": "44SW"}).resultaat == "SessieAfwijkend"
+
+
 @pytest.mark.parametrize("kw,code", [
-    (dict(caller=DOEL_OIN), "OnbekendAanleverpunt"),
+    (dict(caller=DOEL_OIN), "LeverancierNietGeautoriseerd"),
+    (dict(bron_brin="11AA"), "OnbekendAanleverpunt"),
     (dict(doel_routeringskenmerk=BRON_RK2, doel_brin="00YY"), "AfnemerNietBekend"),  # no notification endpoint
     (dict(doel_brin="11AA"), "AfnemerNietBekend"),
 ])
@@ -285,22 +329,21 @@ def test_notificatie_refusals(register, kw, code):
     assert notify(register, **kw).resultaat == code
 
 
-def test_terugkoppeling(register):
-    s = open_session(register).sessie
-    args = dict(bron_routeringskenmerk=BRON_RK, tekst="dossier ingelezen", now=NOW, notificatie=None,
-                koppelsleutel=None)
-    o = tc.melden_terugkoppeling(register, BRON_OIN, sessie=s, sessie_id=s.sessie_id, **args)
-    assert o.resultaat == "Geslaagd" and o.endpoint == "https://doel/notif" and o.terugkoppeling.tekst
-    assert tc.melden_terugkoppeling(register, OTHER_OIN, sessie=s, sessie_id=s.sessie_id, **args).resultaat == \
-        "OnbekendAanleverpunt"
-    assert tc.melden_terugkoppeling(register, BRON_OIN, sessie=None, sessie_id=s.sessie_id, **args).resultaat == \
-        "SessieOnbekend"
-    n = notify(register).notificatie
-    args.update(koppelsleutel=n.koppelsleutel, notificatie=n)
-    assert tc.melden_terugkoppeling(register, BRON_OIN, sessie=None, sessie_id=None, **args).resultaat == "Geslaagd"
-    args.update(notificatie=None)
-    assert tc.melden_terugkoppeling(register, BRON_OIN, sessie=None, sessie_id=None, **args).resultaat == \
-        "KoppelsleutelOnbekend"
+def test_terugkoppeling_by_koppelsleutel(register):
+    """The SWV system (the notification's doel) gives feedback to the school's LAS (its bron); the koppelsleutel is
+    valid for exactly that triple."""
+    n = notify(register, doel_brin="11AA", doel_routeringskenmerk=DOEL_RK).notificatie
+    register._aps[BRON_RK] = replace(register._aps[BRON_RK], notificatie_url="https://bron/notif")
+    args = dict(bron_brin="11AA", bron_routeringskenmerk=DOEL_RK, doel_brin="00YY", doel_routeringskenmerk=BRON_RK,
+                koppelsleutel=n.koppelsleutel, tekst="dossier ingelezen", now=NOW)
+    o = tc.melden_terugkoppeling(register, DOEL_OIN, n, **args)
+    assert o.resultaat == "Geslaagd" and o.endpoint == "https://bron/notif" and o.terugkoppeling.tekst
+    assert tc.melden_terugkoppeling(register, OTHER_OIN, n, **args).resultaat == "LeverancierNietGeautoriseerd"
+    assert tc.melden_terugkoppeling(register, DOEL_OIN, None, **args).resultaat == "KoppelsleutelOnbekend"
+    swapped = {**args, "doel_routeringskenmerk": BRON_RK2}
+    assert tc.melden_terugkoppeling(register, DOEL_OIN, n, **swapped).resultaat == "KoppelsleutelOnbekend"
+    register._aps[BRON_RK] = replace(register._aps[BRON_RK], notificatie_url=None)
+    assert tc.melden_terugkoppeling(register, DOEL_OIN, n, **args).resultaat == "AfnemerNietBekend"
 
 
 def test_overzicht(register):

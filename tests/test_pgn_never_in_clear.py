@@ -98,12 +98,15 @@ def test_a_whole_transfer_never_carries_the_pgn_in_clear(wire, onr_pupil):
     assert [a.resultaat for a in accounts] == ["OverdrachtGeslaagd", "LeveringGeweigerd", "OverdrachtGeslaagd",
                                                "OverdrachtGeslaagd"]
     recorded = exchanges(proxy)
+    soap = [rq_head for _, rq_head, _, _, _ in recorded if rq_head.startswith(b"POST ")]
     actions = [next(line.split(b":", 1)[1].strip().strip(b'"') for line in rq_head.split(b"\r\n")
-                    if line.lower().startswith(b"soapaction:")).rsplit(b"/", 1)[1].decode()
-               for _, rq_head, _, _, _ in recorded]
+                    if line.lower().startswith(b"soapaction:")).rsplit(b"/", 1)[1].decode() for rq_head in soap]
     # four round trips per transfer, in the order of the chain (the source's sessiecontrole is recorded on its own
     # connection, which opens while the documentRequest's is still waiting for its answer)
     assert sorted(actions) == sorted(["overdracht", "document", "sessiecontrole", "afmelding"] * 4)
+    # and the target's OSR lookups of the aanleverpunten' addresses (GET, answered from a cache after the first)
+    lookups = [rq_head.split(b"\r\n")[0] for _, rq_head, _, _, _ in recorded if not rq_head.startswith(b"POST ")]
+    assert lookups and all(line.startswith(b"GET /osr/api/v2/endpoints?") for line in lookups), lookups
     assert all(rs_head.startswith(b"HTTP/1.") and b" 200 " in rs_head.split(b"\r\n")[0]
                for _, _, _, rs_head, _ in recorded)
 

@@ -22,10 +22,14 @@ from socketserver import ThreadingMixIn
 import pytest
 import requests
 
-from gateway.client.target import Call, Doelsysteem
+from gateway import contracts
+from gateway.client.overdracht import Call
+from gateway.client.target import Doelsysteem
 from gateway.config import Config
 from gateway.store import Database
-from gateway.store.testschool import TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK
+from gateway.store.doelsysteem import DoelsysteemStore
+from gateway.store.testschool import (TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK, TEST_ROUTERINGSKENMERK,
+                                      TEST_SWV_BRIN, TEST_SWV_ROUTERINGSKENMERK)
 from gateway.web.app import GatewayApp
 from gateway.web.local import LocalGateway
 from gateway.wsse import Policy, sign_request, verify
@@ -35,7 +39,8 @@ from gateway.wsse.xmlparse import parse_untrusted
 from .conftest import free_port
 
 TC = "http://127.0.0.1:8080/tc"
-PING = "urn:oso-gateway:trafficcenter:1/ping"
+OSO = contracts.OSO_NS.encode()
+PING = f"{contracts.OSO_NS}/ping"
 
 
 def _envelope(payload: bytes) -> bytes:
@@ -53,11 +58,11 @@ def _refusal(data: bytes, trust) -> tuple[SecurityError, float]:
 # ---- DoS: quadratic canonicalisation, unauthenticated ---------------------------------------------------------------
 
 def test_an_element_with_a_hundred_thousand_attributes_is_refused_before_canonicalisation(pki):
-    payload = b'<m:pingRequest xmlns:m="urn:oso-gateway:trafficcenter:1"><m:echo/></m:pingRequest>'
+    payload = b'<m:pingRequest xmlns:m="' + OSO + b'"><m:x/></m:pingRequest>'
     data = sign_request(_envelope(payload), pki.credentials("vendor"), to=TC, action=PING)
     # no key is needed: the Body is canonicalised for its digest before the SignatureValue or the certificate count
     attrs = b" ".join(b'a%d="1"' % i for i in range(100_000))
-    data = data.replace(b"<m:echo/>", b"<m:echo " + attrs + b"/>", 1)
+    data = data.replace(b"<m:x/>", b"<m:x " + attrs + b"/>", 1)
     assert len(data) < 2 * 1024 * 1024
     err, seconds = _refusal(data, pki.trust())
     assert err.rule == "GW-XML" and "attributes" in err.reason
@@ -73,7 +78,7 @@ def test_a_modest_number_of_attributes_still_parses():
 
 def test_an_inclusive_namespaces_prefix_list_of_thousands_is_refused(pki):
     decls = b" ".join(b'xmlns:p%d="urn:p%d"' % (i, i) for i in range(40_000))
-    payload = b'<m:pingRequest xmlns:m="urn:oso-gateway:trafficcenter:1" ' + decls + b"/>"
+    payload = b'<m:pingRequest xmlns:m="' + OSO + b'" ' + decls + b"/>"
     data = sign_request(_envelope(payload), pki.credentials("vendor"), to=TC, action=PING)
     prefixes = b" ".join(b"p%d" % i for i in range(40_000))
     transform = b'<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>'
@@ -171,11 +176,11 @@ def rogue_source(gw, monkeypatch):
     from dataclasses import replace
 
     from gateway.pki import issue
-    from gateway.services import aanleverpunt
+    from gateway.web.mounts import AANLEVERPUNT_PATH
     from gateway.wsse import Credentials
 
     party = issue(gw.folder / "pki", "rogue-source", ROGUE_OIN)
-    middleware = gw.app.services[aanleverpunt.PATH][0]
+    middleware = gw.app.services[AANLEVERPUNT_PATH][0]
     monkeypatch.setattr(middleware, "endpoint", replace(
         middleware.endpoint, credentials=Credentials.from_files(party.cert_path, party.key_path)))
 
@@ -187,8 +192,8 @@ def _to_00zz(target):
 
 def test_the_tc_names_the_vendor_of_each_aanleverpunt(gw):
     target = Doelsysteem.from_config(gw.config)
-    answer = target.tc.overzichtAanleverpunt(brin=TEST_BRIN)
-    assert {a.leverancierOin for a in answer.aanleverpunt} == {gw.config.credentials().oin}
+    reply = target.caller.call("overzichtAanleverpunt", target.tc_url, {"brin": TEST_BRIN}, signer=target.tc_oin)
+    assert {a.leverancier_oin for a in reply.answer.aanleverpunten} == {gw.config.credentials().oin}
 
 
 def test_a_document_response_signed_by_another_vendor_is_not_believed(gw, rogue_source):
@@ -197,15 +202,16 @@ def test_a_document_response_signed_by_another_vendor_is_not_believed(gw, rogue_
     assert document.failure is not None and document.failure.kind == "unverified", account.render()
     assert "PKI001" in document.failure.text and ROGUE_OIN in document.failure.text
     assert account.dossier is None and account.exit_code == 3
-    assert afmelding.resultaat == "Geslaagd" and account.resultaat == "OngeldigVerzoek"  # reported as unverified
+    assert afmelding.resultaat == "OverdrachtGeslaagd" and account.resultaat == "OngeldigVerzoek"  # as unverified
 
 
 def test_a_signed_fault_from_another_party_than_the_aanleverpunts_vendor_is_not_believed(gw):
     """A Fault signed by the TC (the gateway's OIN) where the aanleverpunt's vendor is another: unverified."""
     target = Doelsysteem.from_config(gw.config)
-    call = Call("document", {"sessieId": "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b", "bronRouteringskenmerk": "0" * 20,
-                             "bronBrin": TEST_BRIN, "doelBrin": TEST_DOEL_BRIN, "overdrachtsoort": "overstapdossier",
-                             "koppelsleutel": "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"},
+    call = Call("document", {"bronBrin": TEST_BRIN, "bronRouteringsKenmerk": "0" * 20, "doelBrin": TEST_DOEL_BRIN,
+                             "doelRouteringsKenmerk": TEST_DOEL_ROUTERINGSKENMERK,
+                             "koppelsleutel": "0B8F6A2E-3C1D-4E5F-8A9B-0C1D2E3F4A5B",
+                             "overdrachtsoort": "overstapdossier", "sessieId": "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"},
                 endpoint=gw.config.base_url + "/tc", routeringskenmerk="0" * 20, leverancier_oin=ROGUE_OIN)
     reply, [step] = target.invoke(call)
     assert reply.failure is not None and reply.failure.kind == "unverified", step
@@ -224,27 +230,47 @@ def test_the_genuine_source_is_still_believed(gw):
 
 # ---- an unsigned Body smuggled to spyne as a MIME part (SwA) ------------------------------------------------------
 
-def _ping(echo: bytes) -> bytes:
-    return _envelope(b'<m:pingRequest xmlns:m="urn:oso-gateway:trafficcenter:1"><m:echo>' + echo
-                     + b"</m:echo></m:pingRequest>")
+def _terugkoppeling(koppelsleutel: str, tekst: str) -> bytes:
+    """An SWV's feedback to the test school's LAS, carrying ``tekst`` (which the school's endpoint stores)."""
+    return _envelope(
+        b'<m:terugkoppelingRequest xmlns:m="' + OSO + b'"><m:bronBrin>' + TEST_SWV_BRIN.encode() + b"</m:bronBrin>"
+        b"<m:bronRouteringsKenmerk>" + TEST_SWV_ROUTERINGSKENMERK.encode() + b"</m:bronRouteringsKenmerk>"
+        b"<m:doelBrin>" + TEST_BRIN.encode() + b"</m:doelBrin><m:doelRouteringsKenmerk>"
+        + TEST_ROUTERINGSKENMERK.encode() + b"</m:doelRouteringsKenmerk><m:koppelsleutel>" + koppelsleutel.encode()
+        + b"</m:koppelsleutel><m:terugkoppeling>" + tekst.encode() + b"</m:terugkoppeling></m:terugkoppelingRequest>")
+
+
+def _stored_feedback(gw, koppelsleutel: str) -> list[str]:
+    with gw.database.unit_of_work(readonly=True) as repo:
+        return [t.tekst for t in DoelsysteemStore(repo).terugkoppelingen(koppelsleutel=koppelsleutel)]
 
 
 @pytest.mark.parametrize("content_type", ["multipart/related; boundary=BND", 'multipart/related; boundary="BND"; '
                                           'type="text/xml"'])
 def test_a_mime_part_after_the_envelope_is_not_what_the_service_reads(gw, content_type):
-    """The verified message is the signer's ping ("genuine"); after its Envelope, a processing instruction (ignored
-    by XML, by c14n and by the verifier) holds a MIME part with another, unsigned, envelope. Sent as
-    multipart/related, spyne used to collapse the MIME message and answer that unsigned Body in the signer's name."""
-    tc = gw.config.base_url + "/tc"
-    signed = sign_request(_ping(b"genuine"), gw.config.credentials(), to=tc, action=PING)
-    data = signed + b"\n<?x\n--BND\nContent-Type: text/xml\n\n" + _ping(b"FORGED") + b"\n--BND--\n?>"
-    answer = requests.post(tc, data=data, headers={"Content-Type": content_type, "SOAPAction": '""'})
+    """The verified message is the signer's feedback ("genuine"); after its Envelope, a processing instruction
+    (ignored by XML, by c14n and by the verifier) holds a MIME part with another, unsigned, envelope. Sent as
+    multipart/related, spyne used to collapse the MIME message and take that unsigned Body in the signer's name."""
+    import uuid
+
+    url = gw.config.base_url + "/school/doelsysteem"
+    k = str(uuid.uuid4()).upper()
+    action = f"{contracts.OSO_NS}/terugkoppeling"
+    signed = sign_request(_terugkoppeling(k, "genuine"), gw.config.credentials(), to=url, action=action)
+    data = signed + b"\n<?x\n--BND\nContent-Type: text/xml\n\n" + _terugkoppeling(k, "FORGED") + b"\n--BND--\n?>"
+    answer = requests.post(url, data=data, headers={"Content-Type": content_type, "SOAPAction": '""'})
     assert b"FORGED" not in answer.content
-    assert answer.status_code == 500 or b"<tns:echo>genuine</tns:echo>" in answer.content
+    assert "FORGED" not in _stored_feedback(gw, k)
+    assert answer.status_code == 500 or _stored_feedback(gw, k) == ["genuine"]
 
 
 def test_a_charset_in_the_content_type_does_not_change_what_the_service_reads(gw):
-    tc = gw.config.base_url + "/tc"
-    signed = sign_request(_ping("café".encode()), gw.config.credentials(), to=tc, action=PING)
-    answer = requests.post(tc, data=signed, headers={"Content-Type": "text/xml; charset=iso-8859-1"})
-    assert answer.status_code == 200 and "café".encode() in answer.content
+    import uuid
+
+    url = gw.config.base_url + "/school/doelsysteem"
+    k = str(uuid.uuid4()).upper()
+    signed = sign_request(_terugkoppeling(k, "café"), gw.config.credentials(), to=url,
+                          action=f"{contracts.OSO_NS}/terugkoppeling")
+    answer = requests.post(url, data=signed, headers={"Content-Type": "text/xml; charset=iso-8859-1"})
+    assert answer.status_code == 200, answer.content
+    assert _stored_feedback(gw, k) == ["café"]  # read as the UTF-8 that was signed, not re-decoded as Latin-1

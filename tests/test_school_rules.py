@@ -15,7 +15,8 @@ from gateway.dossier import load_bundles, validate
 from gateway.school.dossierbestand import DossierFileError, lees, met_inzage, met_toestemming
 from gateway.school.synthetisch import PROFIELEN, bouw_dossier, genereer_leerling
 from gateway.school.uitlevering import (SCHOOL_POLICY, Besluit, Controle, DossierRecord, Sessiecontrole, Uitlevering,
-                                        Verzoek, beslis, mask, verwijder_categorieen)
+                                        Verzoek, mask, verwijder_categorieen)
+from gateway.school.uitlevering import beslis as release_rules
 from gateway.oso.zoeksleutel import pgn_kind
 
 from .conftest import GEGEVENSSET, POVO_FULL
@@ -24,6 +25,7 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 TODAY = NOW.date()
 NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
 OK = Sessiecontrole("Geslaagd", "VO")
+DOEL_OIN, OTHER_OIN = "00000001000000000011", "00000001000000000033"
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +48,15 @@ def record(profile: str = "POPO", *, inzage: bool = True, toestemming: bool = Tr
 def verzoek(overdrachtsoort: str = "overstapdossier", **kw) -> Verzoek:
     args = dict(sessie_id="0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b", bron_routeringskenmerk="0000000700000YY00931",
                 bron_brin="00YY", doel_brin="00YY" if overdrachtsoort == "overdrachtbinnenbrin" else "11AA",
-                overdrachtsoort=overdrachtsoort, zoeksleutel="v1.test.abcdefghijklmnopqrstuvwxyz", pgnfrag="BSN")
+                doel_routeringskenmerk="0000000700000AA00000", overdrachtsoort=overdrachtsoort,
+                aanvrager_oin=DOEL_OIN, zoeksleutel="AQR0ZXN0" + "A" * 40, pgnfrag="0823")
     args.update(kw)
     return Verzoek(**args)
+
+
+def beslis(*args, doel_leverancier: str | None = DOEL_OIN, **kw) -> Besluit:
+    """The release rules, for a request signed by the vendor registered for its doel aanleverpunt unless said."""
+    return release_rules(*args, doel_leverancier=doel_leverancier, **kw)
 
 
 def names(data: bytes) -> set[str]:
@@ -88,6 +96,16 @@ def test_an_unknown_answer_of_the_tc_counts_as_no_answer(controle):
     assert (b.resultaat, b.dossier) == ("TrafficCenterNietBeschikbaar", None)
 
 
+def test_only_the_doel_aanleverpunts_vendor_gets_the_dossier(controle):
+    """The doel aanleverpunt binds the session to its requester: a documentRequest signed by anyone but the vendor
+    the register names for it gets nothing, even when the TC confirmed the session."""
+    b = beslis(record("POPO"), verzoek(aanvrager_oin=OTHER_OIN), OK, NOW, controle=controle)
+    assert (b.resultaat, b.dossier) == ("LeverancierNietGeautoriseerd", None)
+    b = beslis(record("POPO"), verzoek(), OK, NOW, doel_leverancier=None, controle=controle)
+    assert (b.resultaat, b.dossier) == ("LeverancierNietGeautoriseerd", None)
+    assert "register does not know" in b.reden
+
+
 def test_the_sessiecontrole_is_judged_before_the_pupil():
     assert beslis(None, verzoek(), Sessiecontrole("SessieAfwijkend"), NOW).resultaat == "SessieAfwijkend"
     assert beslis(None, verzoek(), OK, NOW).resultaat == "LeerlingOnbekend"
@@ -96,16 +114,16 @@ def test_the_sessiecontrole_is_judged_before_the_pupil():
 # ---- each refusal --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case, r, v, code", [
-    ("withdrawn", dict(klaargezet=False), {}, "DossierNietKlaargezet"),
-    ("binnen-BRIN dossier, overstap transfer", dict(profile="BB"), {}, "DossierNietKlaargezet"),
+    ("withdrawn", dict(klaargezet=False), {}, "LeerlinginfoNietBeschikbaar"),
+    ("binnen-BRIN dossier, overstap transfer", dict(profile="BB"), {}, "LeerlinginfoNietBeschikbaar"),
     ("overstapdossier, binnen-BRIN transfer", {}, dict(overdrachtsoort="overdrachtbinnenbrin"),
-     "DossierNietKlaargezet"),
-    ("overstapdossier, SWV transfer", {}, dict(overdrachtsoort="swv-dossier"), "DossierNietKlaargezet"),
+     "LeerlinginfoNietBeschikbaar"),
+    ("overstapdossier, SWV transfer", {}, dict(overdrachtsoort="swv-dossier"), "LeerlinginfoNietBeschikbaar"),
     ("withheld", dict(geweigerd=True), {}, "LeveringGeweigerd"),
-    ("PO-PO without inzage", dict(inzage=False), {}, "InzageOntbreekt"),
-    ("PO-VO without inzage", dict(profile="POVO", inzage=False), {}, "InzageOntbreekt"),
-    ("inzage recorded for a day to come", dict(inzage_op=TODAY + timedelta(days=1)), {}, "InzageOntbreekt"),
-    ("VO-VO without toestemming", dict(profile="VOVO", toestemming=False), {}, "ToestemmingOntbreekt"),
+    ("PO-PO without inzage", dict(inzage=False), {}, "LeerlinginfoNietOpvraagbaar"),
+    ("PO-VO without inzage", dict(profile="POVO", inzage=False), {}, "LeerlinginfoNietOpvraagbaar"),
+    ("inzage recorded for a day to come", dict(inzage_op=TODAY + timedelta(days=1)), {}, "LeerlinginfoNietOpvraagbaar"),
+    ("VO-VO without toestemming", dict(profile="VOVO", toestemming=False), {}, "LeerlinginfoNietOpvraagbaar"),
     ("gathered before the date asked", {}, dict(verzameldatum=TODAY + timedelta(days=1)),
      "VerzameldatumNietBereikt"),
 ])
@@ -223,7 +241,7 @@ def test_a_decision_carries_a_dossier_with_overdracht_geslaagd_and_only_then():
 def test_the_log_entry_has_no_room_for_the_pgn_or_the_dossier(controle):
     r = record()
     b = beslis(r, verzoek(), OK, NOW, controle=controle)
-    u = Uitlevering.van(verzoek(), OK, b, aanvrager_oin="00000001000000000011", message_id="urn:uuid:x",
+    u = Uitlevering.van(verzoek(), OK, b, message_id="urn:uuid:x",
                         tijdstip=NOW)
     assert (u.sha256, u.grootte, u.resultaat, u.sessiecontrole) == (b.sha256, len(r.dossier), "OverdrachtGeslaagd",
                                                                      "Geslaagd")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import contracts
 from gateway.client import WusSignature, client_for
 from gateway.wsse import Credentials, TrustStore
 
@@ -41,12 +42,12 @@ def test_dev_serve_from_a_fresh_folder(dev_server, pki):
     vendor = issue(dev_pki, "vendor", "00000001234567890000")
     plugin = WusSignature(Credentials.from_files(vendor.cert_path, vendor.key_path),
                           TrustStore.from_files(dev_pki / "ca.pem", dev_pki / "crl.pem"))
-    _, service = client_for(ROOT / "wsdl" / "trafficcenter-1.wsdl", plugin, address=url + "/tc")
+    _, service = client_for(contracts.wsdl_path("trafficcenter"), plugin, address=url + "/tc")
     for _ in range(4):  # reaches both workers
-        assert service.ping(echo="x").afzenderOin == "00000001234567890000"
+        assert service.ping().afzenderOin == "00000001234567890000"
     # a certificate of the session's other PKI is not trusted by this gateway
     stranger = WusSignature(pki.credentials("vendor"), TrustStore.from_files(dev_pki / "ca.pem"))
-    _, service = client_for(ROOT / "wsdl" / "trafficcenter-1.wsdl", stranger, address=url + "/tc")
+    _, service = client_for(contracts.wsdl_path("trafficcenter"), stranger, address=url + "/tc")
     import zeep.exceptions
 
     with pytest.raises(zeep.exceptions.Fault) as info:

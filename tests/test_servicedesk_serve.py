@@ -25,13 +25,14 @@ from gateway.wsse import Credentials, ns, sign_request
 from .conftest import free_port
 from .serve_process import wait_healthy
 
-PING = "urn:oso-gateway:trafficcenter:1/ping"
+OSO = "http://xml.kennisnet.nl/schemas/Overstapservice/20200910"
+PING = f"{OSO}/ping"
 
 
 def ping_body(i: int) -> bytes:
+    """A ping (the contract's pingRequest is empty: each message differs by its MessageID, not by ``i``)."""
     return (f'<soapenv:Envelope xmlns:soapenv="{ns.SOAP11}"><soapenv:Body>'
-            f'<tc:pingRequest xmlns:tc="urn:oso-gateway:trafficcenter:1"><tc:echo>{i}</tc:echo></tc:pingRequest>'
-            "</soapenv:Body></soapenv:Envelope>").encode()
+            f'<tc:pingRequest xmlns:tc="{OSO}"/></soapenv:Body></soapenv:Envelope>').encode()
 
 
 def metric(text_: str, name: str, **labels) -> float:

@@ -266,7 +266,7 @@ def test_sessie_steps_are_saved_with_a_new_version(database):
         saved = repo.save_sessie(stored.sessiecontrole(AP1.routeringskenmerk, now))
         assert saved.versie == 1
         assert repo.sessie(s.sessie_id).controles == (AP1.routeringskenmerk,)  # this transaction sees its write
-        saved = repo.save_sessie(saved.afmelding("OverdrachtGeslaagd", now))
+        saved = repo.save_sessie(saved.afmelding("OverdrachtGeslaagd", AP1.routeringskenmerk, now))
     with database.unit_of_work(readonly=True) as repo:
         got = repo.sessie(s.sessie_id)
     assert got.versie == 2 and got.status is Status.AFGEMELD and got.afgemeld == now
@@ -283,11 +283,11 @@ def test_the_second_of_two_updates_gets_concurrent_update(database):
         second = repo.sessie(s.sessie_id)
     now = T0 + timedelta(minutes=1)
     with database.unit_of_work() as repo:
-        repo.save_sessie(first.afmelding("OverdrachtGeslaagd", now))
+        repo.save_sessie(first.afmelding("OverdrachtGeslaagd", AP1.routeringskenmerk, now))
     with pytest.raises(ConcurrentUpdate):
         with database.unit_of_work() as repo:
             repo.add_vendor(V1)  # rolled back with it
-            repo.save_sessie(second.afmelding("LeveringGeweigerd", now))
+            repo.save_sessie(second.afmelding("LeveringGeweigerd", AP1.routeringskenmerk, now))
     with database.unit_of_work(readonly=True) as repo:
         got = repo.sessie(s.sessie_id)
         assert repo.vendor(V1.oin) is None
@@ -310,7 +310,7 @@ def test_concurrent_transactions_on_postgresql(pg_database):
         with db.unit_of_work() as repo:
             current = repo.sessie(s.sessie_id)
             both_read.wait(5)
-            repo.save_sessie(current.afmelding("OverdrachtGeslaagd", now))
+            repo.save_sessie(current.afmelding("OverdrachtGeslaagd", AP1.routeringskenmerk, now))
             first_saved.set()
             time.sleep(0.3)  # the second is now waiting on the row lock
 
@@ -320,7 +320,7 @@ def test_concurrent_transactions_on_postgresql(pg_database):
             both_read.wait(5)
             first_saved.wait(5)
             try:
-                repo.save_sessie(current.afmelding("LeveringGeweigerd", now))
+                repo.save_sessie(current.afmelding("LeveringGeweigerd", AP1.routeringskenmerk, now))
                 outcome["second"] = "saved"
             except ConcurrentUpdate:
                 outcome["second"] = "ConcurrentUpdate"
@@ -371,10 +371,12 @@ def test_naive_datetimes_are_refused(database):
 
 
 def test_notificatie_and_terugkoppeling_round_trip(database):
-    n = Notificatie("6f1c2d4e-0000-4000-8000-000000000001", AP1.routeringskenmerk, "12AB", "34CD",
-                    "000000070000034CD001", "overdrachtswv", "zs", "823", T0.astimezone(CEST), T0 + timedelta(days=14))
-    t1 = Terugkoppeling(AP1.routeringskenmerk, "sessie-1", None, "Dossier is klaargezet", T0)
-    t2 = Terugkoppeling(AP1.routeringskenmerk, None, n.koppelsleutel, "Ontvangen ✓ (ä)", T0 + timedelta(seconds=1))
+    n = Notificatie("6F1C2D4E-0000-4000-8000-000000000001", AP1.routeringskenmerk, "12AB", "34CD",
+                    "000000070000034CD001", "overstapdossier", "OV", T0.astimezone(CEST), T0 + timedelta(days=14),
+                    "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b", T0 - timedelta(days=1))
+    t1 = Terugkoppeling("000000070000034CD001", AP1.routeringskenmerk, n.koppelsleutel, "Dossier is klaargezet", T0)
+    t2 = Terugkoppeling("000000070000034CD001", AP1.routeringskenmerk, "6F1C2D4E-0000-4000-8000-000000000002",
+                        "Ontvangen ✓ (ä)", T0 + timedelta(seconds=1))
     with database.unit_of_work() as repo:
         repo.add_notificatie(n)
         id1, id2 = repo.add_terugkoppeling(t1), repo.add_terugkoppeling(t2)
@@ -384,8 +386,7 @@ def test_notificatie_and_terugkoppeling_round_trip(database):
         assert got == n and got.aangemaakt.tzinfo == timezone.utc
         assert repo.notificatie("onbekend") is None
         assert repo.terugkoppelingen() == [t1, t2]
-        assert repo.terugkoppelingen(sessie_id="sessie-1") == [t1]
-        assert repo.terugkoppelingen(koppelsleutel=n.koppelsleutel) == [t2]
+        assert repo.terugkoppelingen(koppelsleutel=n.koppelsleutel) == [t1]
 
 
 def test_a_rollback_leaves_nothing_half_written(database):
@@ -404,8 +405,8 @@ def test_a_rollback_leaves_nothing_half_written(database):
             repo.add_aanleverpunt(AP1)
             repo.unqualify_vendor(V2.oin)
             repo.add_sessie(full_sessie())
-            repo.add_notificatie(Notificatie("k", "r", "12AB", "34CD", "d", "o", "z", "p", T0, T0))
-            repo.add_terugkoppeling(Terugkoppeling("r", None, "k", "t", T0))
+            repo.add_notificatie(Notificatie("k", "r", "12AB", "34CD", "d", "o", "SWV", T0, T0))
+            repo.add_terugkoppeling(Terugkoppeling("r", "d", "k", "t", T0))
             assert repo.remember("urn:uuid:boom", T0 + timedelta(minutes=5), T0)
             raise Boom()
     assert counts(database) == before

@@ -6,15 +6,18 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 from lxml import etree
 
-from gateway.client.overdracht import (FAULT, PROTOCOL, TRANSPORT, UNVERIFIED, Call, Failure, Reply, Step,
-                                      TransferAccount, TransferError, TransferRequest, flow, leerling_fields,
-                                      result_for_failure)
-from gateway.client.target import Doelsysteem, _failure_of, dossier_of
+from gateway.client.antwoorden import (AanleverpuntAdres, Antwoord, DocumentAntwoord, OverdrachtAntwoord,
+                                      dossier_of)
+from gateway.client.call import FAULT, PROTOCOL, TRANSPORT, UNVERIFIED, Failure, Reply, fault_failure
+from gateway.client.overdracht import (Call, Step, TransferAccount, TransferError, TransferRequest, flow,
+                                      leerling_fields, result_for_failure)
+from gateway.client.target import Doelsysteem
+from gateway.contracts import OSO_NS
 from gateway.oso.zoeksleutel import ChainKey
 
 from .conftest import POVO_FULL
@@ -24,6 +27,7 @@ KEY = ChainKey("test", b"k" * 32)
 RK1, RK2 = "0000000700000YY00931", "0000000700000YY00932"
 DOEL_RK = "0000000700000ZZ00000"
 SID = "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
+KOPPEL = "0B8F6A2E-3C1D-4E5F-8A9B-0C1D2E3F4A5B"
 
 
 def request(**kw) -> TransferRequest:
@@ -47,42 +51,55 @@ def drive(req: TransferRequest, replies: dict) -> tuple[list[Call], object]:
 
 
 BRON_OIN = "00000001000000000022"
-OPENED = Reply("Geslaagd", {"sessieId": SID, "aanleverpunten": ((RK1, "http://bron/ap1", BRON_OIN),
-                                                                (RK2, "http://bron/ap2", BRON_OIN))})
+OPENED = Reply(OverdrachtAntwoord("Geslaagd", SID, (AanleverpuntAdres(RK1, "http://bron/ap1", BRON_OIN),
+                                                    AanleverpuntAdres(RK2, "http://bron/ap2", BRON_OIN))))
+ACK = Reply(Antwoord("OverdrachtGeslaagd"))
+
+
+def document(resultaat: str, dossier: bytes | None = None) -> Reply:
+    return Reply(DocumentAntwoord(resultaat, dossier))
 
 
 def test_a_refusal_at_the_tc_ends_the_flow_without_a_session():
-    calls, result = drive(request(), {"overdracht": Reply("AfnemerNietBekend")})
+    calls, result = drive(request(), {"overdracht": Reply(OverdrachtAntwoord("AfnemerNietBekend"))})
     assert [c.operation for c in calls] == ["overdracht"]
     assert (result.sessie_id, result.resultaat, result.failed_at) == (None, "AfnemerNietBekend", None)
 
 
-def test_each_aanleverpunt_is_asked_in_order_and_afmelding_lists_them_in_that_order():
+def test_each_aanleverpunt_is_asked_in_order_and_afmelding_reports_the_best():
     replies = {"overdracht": OPENED,
-               ("document", RK1): Reply("OverdrachtGeslaagd", {"dossier": b"<d1/>"}),
-               ("document", RK2): Reply("LeveringGeweigerd"),
-               "afmelding": Reply("Geslaagd", {"sessieResultaat": "OverdrachtGeslaagd"})}
+               ("document", RK1): document("OverdrachtGeslaagd", b"<d1/>"),
+               ("document", RK2): document("LeveringGeweigerd"),
+               "afmelding": ACK}
     calls, result = drive(request(dossier_verzameldatum=date(2024, 1, 1)), replies)
     assert [(c.operation, c.endpoint) for c in calls] == [
         ("overdracht", None), ("document", "http://bron/ap1"), ("document", "http://bron/ap2"), ("afmelding", None)]
-    assert calls[1].args["dossierVerzameldatum"] == date(2024, 1, 1)
-    assert calls[1].args["bronRouteringskenmerk"] == RK1 and calls[1].args["sessieId"] == SID
+    # a date is sent as that day's start, a moment with its offset
+    assert calls[1].args["dossierVerzameldatum"] == datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert calls[1].args["bronRouteringsKenmerk"] == RK1 and calls[1].args["sessieId"] == SID
+    assert calls[1].args["doelRouteringsKenmerk"] == DOEL_RK
     assert [c.leverancier_oin for c in calls] == [None, BRON_OIN, BRON_OIN, None]  # each answer pinned to its vendor
-    assert calls[3].args == {"sessieId": SID, "aanleverpuntResultaat": [
-        {"routeringskenmerk": RK1, "resultaat": "OverdrachtGeslaagd"},
-        {"routeringskenmerk": RK2, "resultaat": "LeveringGeweigerd"}]}
-    assert result.resultaat == "OverdrachtGeslaagd" and result.confirmed
+    assert calls[3].args == {"bronBrin": "00YY", "bronRouteringsKenmerk": RK1, "doelBrin": "00ZZ",
+                             "doelRouteringsKenmerk": DOEL_RK, "sessieId": SID, "resultaat": "OverdrachtGeslaagd"}
+    assert result.resultaat == "OverdrachtGeslaagd" and result.confirmed and result.afgemeld_bij == RK1
     assert [a.dossier for a in result.asked] == [b"<d1/>", None]
 
 
-def test_a_source_that_fails_is_closed_with_the_documented_code_and_the_local_best_stands_in():
+def test_a_tie_goes_to_the_last_aanleverpunt_asked():
+    replies = {"overdracht": OPENED, "document": document("LeveringGeweigerd"), "afmelding": ACK}
+    calls, result = drive(request(), replies)
+    assert (calls[3].args["bronRouteringsKenmerk"], calls[3].args["resultaat"]) == (RK2, "LeveringGeweigerd")
+
+
+def test_a_source_that_fails_is_closed_with_the_documented_code():
     replies = {"overdracht": OPENED,
                ("document", RK1): Reply(failure=Failure(TRANSPORT, "unreachable")),
                ("document", RK2): Reply(failure=Failure(FAULT, "signed Fault soapenv:Client", server_side=False)),
                "afmelding": Reply(failure=Failure(TRANSPORT, "unreachable"))}
     calls, result = drive(request(), replies)
-    assert [a["resultaat"] for a in calls[3].args["aanleverpuntResultaat"]] == ["Timeout", "OngeldigVerzoek"]
-    assert result.resultaat == "OngeldigVerzoek" and not result.confirmed  # best of the two, computed here
+    # Timeout (RK1) ranks below OngeldigVerzoek (RK2): the best is reported with its aanleverpunt
+    assert (calls[3].args["bronRouteringsKenmerk"], calls[3].args["resultaat"]) == (RK2, "OngeldigVerzoek")
+    assert result.resultaat == "OngeldigVerzoek" and not result.confirmed
     assert result.failed_at == "document"
 
 
@@ -101,26 +118,25 @@ def test_no_answer_at_overdracht_ends_the_flow_with_the_documented_code(failure,
     assert (result.sessie_id, result.resultaat, result.failed_at) == (None, resultaat, "overdracht")
 
 
-def _zeep_fault(code: str, message: str, dk_code: str | None = None):
-    from zeep.exceptions import Fault
-
-    detail = None
+def _fault(code: str, message: str, dk_code: str | None = None):
+    detail = ""
     if dk_code is not None:
-        detail = etree.fromstring(f'<detail><gwf:securityFault xmlns:gwf="urn:x"><gwf:digikoppelingCode>{dk_code}'
-                                  '</gwf:digikoppelingCode></gwf:securityFault></detail>')
-    return Fault(message, code=code, detail=detail)
+        detail = (f'<detail><gwf:securityFault xmlns:gwf="urn:x"><gwf:digikoppelingCode>{dk_code}'
+                  '</gwf:digikoppelingCode></gwf:securityFault></detail>')
+    return etree.fromstring(f'<s:Fault xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><faultcode>{code}'
+                            f'</faultcode><faultstring>{message}</faultstring>{detail}</s:Fault>')
 
 
 @pytest.mark.parametrize("fault, server_side", [
-    (_zeep_fault("soapenv:Server", "GW-INTERNAL: down"), True),
-    (_zeep_fault("soapenv:Client", "GW-XSD: no"), False),
-    (_zeep_fault("wsse:FailedAuthentication", "PKI002: revoked [Digikoppeling 0002]", "0002"), False),
+    (_fault("soapenv:Server", "GW-INTERNAL: down"), True),
+    (_fault("soapenv:Client", "GW-XSD: no"), False),
+    (_fault("wsse:FailedAuthentication", "PKI002: revoked [Digikoppeling 0002]", "0002"), False),
     # Digikoppeling 0051 (not available) is the peer's trouble, whatever faultcode carries it
-    (_zeep_fault("soapenv:Client", "down", "0051"), True),
-    (_zeep_fault("f:Unavailable", "the service is not available [Digikoppeling 0051]"), True),
+    (_fault("soapenv:Client", "down", "0051"), True),
+    (_fault("f:Unavailable", "the service is not available [Digikoppeling 0051]"), True),
 ])
 def test_a_fault_is_the_peers_trouble_when_soap_server_or_digikoppeling_0051(fault, server_side):
-    failure = _failure_of(fault)
+    failure = fault_failure(fault)
     assert (failure.kind, failure.server_side) == (FAULT, server_side)
 
 
@@ -132,26 +148,28 @@ def test_the_failure_codes():
 
 
 def test_the_pgn_never_reaches_a_call():
-    replies = {"overdracht": OPENED, "document": Reply("LeveringGeweigerd"),
-               "afmelding": Reply("Geslaagd", {"sessieResultaat": "LeveringGeweigerd"})}
+    replies = {"overdracht": OPENED, "document": document("LeveringGeweigerd"), "afmelding": ACK}
     calls, _ = drive(request(), replies)
     for call in calls:
         assert PGN not in repr(call.args)
-    assert calls[0].args["pgnfrag"] == "BSN" and calls[0].args["zoeksleutel"].startswith("v1.test.")
-    assert calls[1].args["zoeksleutel"] == calls[0].args["zoeksleutel"]
+    named = calls[0].args["zoeksleutelPgnfrag"]
+    assert re.fullmatch(r"[0-9]{4}", named["pgnfrag"]) and named["zoeksleutel"].endswith("=")
+    assert calls[1].args["zoeksleutelPgnfrag"] == named
     assert PGN not in repr(request())
 
 
 def test_a_koppelsleutel_names_the_pupil_and_makes_it_an_swv_transfer():
-    req = request(pgn=None, koppelsleutel=SID)
-    assert leerling_fields(req, None) == {"koppelsleutel": SID}
+    req = request(pgn=None, koppelsleutel=KOPPEL)
+    assert leerling_fields(req, None) == {"koppelsleutel": KOPPEL}
     assert req.soort == "swv-dossier"
     assert request(doel_brin="00YY").soort == "overdrachtbinnenbrin"
     assert request().soort == "overstapdossier"
 
 
-@pytest.mark.parametrize("kw", [dict(koppelsleutel=SID), dict(pgn=None), dict(pgn="12345"),
-                                dict(overdrachtsoort="verhuizing")])
+@pytest.mark.parametrize("kw", [dict(koppelsleutel=KOPPEL), dict(pgn=None), dict(pgn="12345"),
+                                dict(overdrachtsoort="verhuizing"), dict(pgn=None, koppelsleutel=SID),
+                                dict(bron_brin="0YY"), dict(doel_brin="00zz"), dict(doel_routeringskenmerk="123"),
+                                dict(bron_routeringskenmerk="0000000700000yy00931")])
 def test_requests_that_cannot_be_made(kw):
     with pytest.raises(TransferError):
         request(**kw)
@@ -167,24 +185,24 @@ def test_the_dossier_is_taken_out_of_the_envelope_unchanged_in_content():
     dossier = etree.fromstring(original)
     envelope = etree.fromstring(
         b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsu="urn:wsu"><s:Body>'
-        b'<ap:documentResponse xmlns:ap="urn:oso-gateway:aanleverpunt:1"><ap:resultaat>OverdrachtGeslaagd'
+        b'<ap:documentResponse xmlns:ap="' + OSO_NS.encode() + b'"><ap:resultaat>OverdrachtGeslaagd'
         b'</ap:resultaat><ap:dossier/></ap:documentResponse></s:Body></s:Envelope>')
     body = envelope[0][0]
-    body.find("{urn:oso-gateway:aanleverpunt:1}dossier").append(dossier)
+    body.find(f"{{{OSO_NS}}}dossier").append(dossier)
     out = dossier_of(body)
     assert out.startswith(b"<?xml") and b"soap/envelope" not in out and b"urn:wsu" not in out
     c14n = lambda data: etree.tostring(etree.fromstring(data), method="c14n")  # noqa: E731
     assert c14n(out) == c14n(original)
-    assert dossier_of(etree.Element("{urn:oso-gateway:aanleverpunt:1}documentResponse")) is None
+    assert dossier_of(etree.Element(f"{{{OSO_NS}}}documentResponse")) is None
     # a declaration of the dossier's own stays, even unused; one of the envelope's goes
     own = etree.fromstring(b'<d:dossier xmlns:d="urn:d" xmlns:x="urn:unused"><d:a/></d:dossier>')
-    del body.find("{urn:oso-gateway:aanleverpunt:1}dossier")[0]
-    body.find("{urn:oso-gateway:aanleverpunt:1}dossier").append(own)
+    del body.find(f"{{{OSO_NS}}}dossier")[0]
+    body.find(f"{{{OSO_NS}}}dossier").append(own)
     assert c14n(dossier_of(body)) == b'<d:dossier xmlns:d="urn:d" xmlns:x="urn:unused"><d:a></d:a></d:dossier>'
 
 
 def test_the_account_tells_a_script_and_a_person_what_happened():
-    acc = TransferAccount(request(), leerling="zoeksleutel v1.test.x… (BSN)", sessie_id=SID,
+    acc = TransferAccount(request(), leerling="by zoeksleutel and pgnfrag", sessie_id=SID,
                           steps=[Step("overdracht", "http://tc", "Geslaagd", 3.0),
                                  Step("document", "http://ap", None, 5.0, RK1, 1, Failure(TRANSPORT, "timed out"),
                                       "retrying once with a new message"),
@@ -250,9 +268,7 @@ def target(pki):
 
 
 def _point_tc_at(target, url: str) -> None:
-    """The target's Traffic Center client sends to ``url`` from now on."""
-    binding = next(iter(next(iter(target._tc_client.wsdl.services.values())).ports.values())).binding.name
-    target.tc = target._tc_client.create_service(binding, url)
+    """The target's Traffic Center is at ``url`` from now on."""
     target.tc_url = url
 
 
@@ -278,12 +294,11 @@ def test_an_answer_that_does_not_verify_is_not_retried(target):
     listener = Listener(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\nContent-Length: "
                         + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
     try:
-        service = target.aanleverpunt_service(listener.url + "/ap")
-        assert target.aanleverpunt_service(listener.url + "/ap") is service  # one proxy per address
-        reply, steps = target.invoke(Call("document", {
-            "sessieId": SID, "bronRouteringskenmerk": RK1, "bronBrin": "00YY", "doelBrin": "00ZZ",
-            "overdrachtsoort": "overstapdossier", "zoeksleutel": "v1.test.aaaaaaaaaaaaaaaaaaaa", "pgnfrag": "BSN"},
-            endpoint=listener.url + "/ap", routeringskenmerk=RK1))
+        call = Call("document", {
+            "bronBrin": "00YY", "bronRouteringsKenmerk": RK1, "doelBrin": "00ZZ", "doelRouteringsKenmerk": DOEL_RK,
+            "zoeksleutelPgnfrag": {"zoeksleutel": "AQR0ZXN0" + "A" * 40, "pgnfrag": "0823"},
+            "overdrachtsoort": "overstapdossier", "sessieId": SID}, endpoint=listener.url + "/ap", routeringskenmerk=RK1)
+        reply, steps = target.invoke(call)
     finally:
         listener.close()
     assert listener.count == 1

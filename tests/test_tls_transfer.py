@@ -58,7 +58,7 @@ def tls_gateway(pki, tmp_path_factory):
 def test_a_whole_transfer_over_two_way_tls(tls_gateway):
     config, database = tls_gateway
     target = Doelsysteem.from_config(config)
-    session = target.transport.session
+    session = target.caller.session
     assert session.trust_env is False and session.verify == config.ca
     account = target.transfer(pgn=PGN, bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN,
                               doel_routeringskenmerk=TEST_DOEL_ROUTERINGSKENMERK)

@@ -1,8 +1,9 @@
 """Whole transfers over real HTTP, signed both ways: the reference target (``gateway.client.target``) against the
 Traffic Center and the reference source of one gateway (``LocalGateway``: SQLite, a test PKI, the test school and its
-pupils, the official bundles). Each test pupil; binnen-BRIN; the SWV flow with a koppelsleutel (through
-``oso-gateway transfer``); each refusal; and each of the 12 official example dossiers, received with the same
-canonical XML as the file."""
+pupils, the official bundles). Each test pupil; binnen-BRIN; the SWV flow with a koppelsleutel (``oso-gateway school
+melden`` then ``oso-gateway transfer``) and the SWV's feedback to the school; an OV notification of an updated
+dossier; each refusal; and each of the 12 official example dossiers, received with the same canonical XML as the
+file."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
-from gateway.client import WusSignature, client_for
-from gateway.client.target import DS_WSDL, TC_WSDL, Call, Doelsysteem
+from gateway.client.overdracht import Call
+from gateway.client.target import Doelsysteem
 from gateway.dossier import load_bundles
 from gateway.oso.register import Vendor
 from gateway.oso.zoeksleutel import ChainKey, maak
@@ -27,7 +28,7 @@ from gateway.store.school_repository import SchoolRepository
 from gateway.store.testschool import (TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK, TEST_ROUTERINGSKENMERK,
                                       TEST_SWV_BRIN, TEST_SWV_ROUTERINGSKENMERK)
 from gateway.web.local import LocalGateway
-from gateway.wsse import Credentials, MemoryReplayStore
+from gateway.wsse import Credentials
 
 from .conftest import GEGEVENSSET
 
@@ -99,7 +100,7 @@ def test_a_test_pupil_is_delivered_valid(target, pgn, overstap):
     assert account.exit_code == 0, account.render()
     assert (account.resultaat, account.confirmed) == ("OverdrachtGeslaagd", True)
     assert [(s.operation, s.resultaat) for s in account.steps] == [
-        ("overdracht", "Geslaagd"), ("document", "OverdrachtGeslaagd"), ("afmelding", "Geslaagd")]
+        ("overdracht", "Geslaagd"), ("document", "OverdrachtGeslaagd"), ("afmelding", "OverdrachtGeslaagd")]
     assert account.report.valid and account.report.bundle == "2019.1", account.render()
     root = etree.fromstring(account.dossier)
     ns = {"d": etree.QName(root).namespace}
@@ -124,7 +125,7 @@ def test_binnen_brin(target, gw):
     # its categorie_uitlevering marks these VERBODEN: the stored dossier has them, the released one does not
     assert leerling.find(f"{{{ns}}}verzuim") is None and leerling.find(f"{{{ns}}}onderwijsondersteuning") is None
     # the same pupil in an overstap to another school: there is no such dossier prepared
-    assert to_00zz(target, "118716943").resultaat == "DossierNietKlaargezet"
+    assert to_00zz(target, "118716943").resultaat == "LeerlinginfoNietBeschikbaar"
 
 
 def test_binnen_brin_between_two_brins_is_refused_by_the_tc(target):
@@ -135,27 +136,21 @@ def test_binnen_brin_between_two_brins_is_refused_by_the_tc(target):
 
 # ---- SWV: notification, koppelsleutel, transfer ------------------------------------------------------------------
 
-def notify_as_source(gw, pgn: str) -> str:
-    """The source's side of the SWV flow, as a test driver (the reference source has no command for it): announce
-    the dossier at the TC (meldenNotificatie, signed as the test school's vendor), remember which pupil the
-    koppelsleutel stands for, push it to the target's notification endpoint the TC named (notificatieRequest)."""
-    cfg = gw.config
-    plugin = WusSignature(cfg.credentials(), cfg.trust(), replay=MemoryReplayStore())
-    _, tc = client_for(TC_WSDL, plugin, address=cfg.traffic_center_url)
-    zoeksleutel, pgnfrag = maak(ChainKey.from_file(cfg.zoeksleutel_key), pgn=pgn, bron_brin=TEST_BRIN,
-                                doel_brin=TEST_SWV_BRIN)
-    n = tc.meldenNotificatie(bronRouteringskenmerk=TEST_ROUTERINGSKENMERK, doelBrin=TEST_SWV_BRIN,
-                             doelRouteringskenmerk=TEST_SWV_ROUTERINGSKENMERK, overdrachtsoort="swv-dossier",
-                             zoeksleutel=zoeksleutel, pgnfrag=pgnfrag)
-    assert n.resultaat == "Geslaagd" and n.notificatieEndpoint == gw.url + "/school/doelsysteem"
-    with gw.database.unit_of_work() as repo:
-        SchoolRepository.of(repo).koppel(n.koppelsleutel, brin=TEST_BRIN, pgn=pgn, now=datetime.now(timezone.utc))
-    _, doel = client_for(DS_WSDL, plugin, address=n.notificatieEndpoint)
-    assert doel.notificatie(koppelsleutel=n.koppelsleutel, bronBrin=TEST_BRIN,
-                            bronRouteringskenmerk=TEST_ROUTERINGSKENMERK, doelBrin=TEST_SWV_BRIN,
-                            doelRouteringskenmerk=TEST_SWV_ROUTERINGSKENMERK,
-                            overdrachtsoort="swv-dossier") == "Geslaagd"
-    return n.koppelsleutel
+def melden(gw, tmp_path, capsys, pgn: str, *extra: str, doel_brin=TEST_SWV_BRIN,
+           doel_rk=TEST_SWV_ROUTERINGSKENMERK) -> str:
+    """The source's side of a notification, through its command: ``oso-gateway school melden`` (meldenNotificatie
+    at the TC, the koppelsleutel remembered for the pupil, notificatieRequest to the target). Returns the
+    koppelsleutel."""
+    import re
+
+    from gateway.cli import main
+
+    code = main(["school", "melden", "--pgn", pgn, "--doel-brin", doel_brin, "--doel-routeringskenmerk", doel_rk,
+                 *extra, "--config", str(config_file(gw, tmp_path))])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"notificatieRequest to {gw.url}/school/doelsysteem: NotificatieOntvangen" in out and pgn not in out
+    return re.search(r"koppelsleutel ([0-9A-F-]{36})", out).group(1)
 
 
 def config_file(gw, tmp_path):
@@ -173,10 +168,11 @@ def test_the_swv_flow_with_a_koppelsleutel_through_the_command(gw, tmp_path, cap
     for k in [k for k in __import__("os").environ if k.startswith("OSO_GATEWAY_")]:
         monkeypatch.delenv(k)
     pgn = synthetic(gw, "POSWV")
-    koppelsleutel = notify_as_source(gw, pgn)
+    koppelsleutel = melden(gw, tmp_path, capsys, pgn)
     with gw.database.unit_of_work(readonly=True) as repo:
         n = DoelsysteemStore(repo).notificatie(koppelsleutel)
-    assert (n.bron_brin, n.doel_brin, n.afzender_oin) == (TEST_BRIN, TEST_SWV_BRIN, gw.config.credentials().oin)
+    assert (n.bron_brin, n.doel_brin, n.afzender_oin, n.doel) == (TEST_BRIN, TEST_SWV_BRIN,
+                                                                  gw.config.credentials().oin, "SWV")
 
     out = tmp_path / "swv.xml"
     code = main(["transfer", "--koppelsleutel", koppelsleutel, "--config", str(config_file(gw, tmp_path)),
@@ -191,14 +187,36 @@ def test_the_swv_flow_with_a_koppelsleutel_through_the_command(gw, tmp_path, cap
         n = DoelsysteemStore(repo).notificatie(koppelsleutel)
     assert n.opgehaald is not None and n.resultaat == "OverdrachtGeslaagd" and n.sessie_id
 
+    # the SWV's feedback reaches the school's LAS (the same gateway's notification endpoint), by koppelsleutel
+    swv = Doelsysteem.from_config(gw.config)
+    assert swv.terugkoppeling(n, "dossier ontvangen") == ("Geslaagd", "")
+    with gw.database.unit_of_work(readonly=True) as repo:
+        [fb] = DoelsysteemStore(repo).terugkoppelingen(koppelsleutel=koppelsleutel)
+        assert (fb.bron_routeringskenmerk, fb.doel_routeringskenmerk, fb.tekst) == (
+            TEST_SWV_ROUTERINGSKENMERK, TEST_ROUTERINGSKENMERK, "dossier ontvangen")
+        assert [t.tekst for t in repo.terugkoppelingen(koppelsleutel=koppelsleutel)] == ["dossier ontvangen"]
+
     # a koppelsleutel the TC never issued
-    account = gw_target_swv(gw).transfer(koppelsleutel=str(uuid.uuid4()), bron_brin=TEST_BRIN,
-                                         doel_brin=TEST_SWV_BRIN, doel_routeringskenmerk=TEST_SWV_ROUTERINGSKENMERK)
+    account = swv.transfer(koppelsleutel=str(uuid.uuid4()).upper(), bron_brin=TEST_BRIN, doel_brin=TEST_SWV_BRIN,
+                           doel_routeringskenmerk=TEST_SWV_ROUTERINGSKENMERK)
     assert account.resultaat == "KoppelsleutelOnbekend" and account.exit_code == 1
 
 
-def gw_target_swv(gw):
-    return Doelsysteem.from_config(gw.config)
+def test_an_updated_dossier_is_announced_with_an_ov_notification(gw, target, tmp_path, capsys):
+    """OV: the source tells the school that fetched a dossier (in an earlier session) that it was updated; the
+    target fetches it again with the koppelsleutel, in a transfer of the earlier kind."""
+    first = to_00zz(target, "127095824")
+    assert first.resultaat == "OverdrachtGeslaagd"
+    koppelsleutel = melden(gw, tmp_path, capsys, "127095824", "--doel", "OV", "--sessie", first.sessie_id,
+                           doel_brin=TEST_DOEL_BRIN, doel_rk=TEST_DOEL_ROUTERINGSKENMERK)
+    with gw.database.unit_of_work(readonly=True) as repo:
+        n = DoelsysteemStore(repo).notificatie(koppelsleutel)
+        tc_side = repo.notificatie(koppelsleutel)
+    assert (n.doel, n.overdrachtsoort) == ("OV", "overstapdossier")
+    assert (tc_side.sessie_id, tc_side.aanvraagdatum is not None) == (first.sessie_id, True)
+    again = target.transfer(koppelsleutel=koppelsleutel, bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN,
+                            doel_routeringskenmerk=TEST_DOEL_ROUTERINGSKENMERK, overdrachtsoort=n.overdrachtsoort)
+    assert again.resultaat == "OverdrachtGeslaagd" and c14n(again.dossier) == c14n(first.dossier), again.render()
 
 
 # ---- refusals ----------------------------------------------------------------------------------------------------
@@ -206,13 +224,13 @@ def gw_target_swv(gw):
 def test_no_inzage(gw, target):
     pgn = synthetic(gw, "POVO", inzage=None)
     account = to_00zz(target, pgn)
-    assert (account.resultaat, account.exit_code) == ("InzageOntbreekt", 1)
+    assert (account.resultaat, account.exit_code) == ("LeerlinginfoNietOpvraagbaar", 1)
 
 
 def test_no_toestemming(gw, target):
     pgn = synthetic(gw, "VOVO", inzage=TODAY, toestemming=False)
     account = to_00zz(target, pgn)
-    assert (account.resultaat, account.exit_code) == ("ToestemmingOntbreekt", 1)
+    assert (account.resultaat, account.exit_code) == ("LeerlinginfoNietOpvraagbaar", 1)
 
 
 def test_verzameldatum_not_met(target):
@@ -224,17 +242,9 @@ def test_verzameldatum_not_met(target):
 def test_session_mismatch(target):
     """A documentRequest that does not match its session (another pupil's zoeksleutel): the source's sessiecontrole
     says SessieAfwijkend, and that is the answer: no dossier."""
-    key = target.chain_key
-    z1, f1 = maak(key, pgn="127095823", bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN)
-    z2, f2 = maak(key, pgn="127095824", bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN)
-    opened, _ = target.invoke(Call("overdracht", dict(
-        doelBrin=TEST_DOEL_BRIN, doelRouteringskenmerk=TEST_DOEL_ROUTERINGSKENMERK, bronBrin=TEST_BRIN,
-        overdrachtsoort="overstapdossier", zoeksleutel=z1, pgnfrag=f1)))
-    [(rk, endpoint, _)] = opened.fields["aanleverpunten"]
-    answer, _ = target.invoke(Call("document", dict(
-        sessieId=opened.fields["sessieId"], bronRouteringskenmerk=rk, bronBrin=TEST_BRIN, doelBrin=TEST_DOEL_BRIN,
-        overdrachtsoort="overstapdossier", zoeksleutel=z2, pgnfrag=f2), endpoint=endpoint, routeringskenmerk=rk))
-    assert (answer.resultaat, answer.fields.get("dossier")) == ("SessieAfwijkend", None)
+    opened, ap = open_00zz(target, "127095823")
+    answer, _ = target.invoke(document_call(target, opened, ap, "127095824"))
+    assert (answer.resultaat, answer.answer.dossier) == ("SessieAfwijkend", None)
 
 
 def test_wrong_vendor(gw):
@@ -254,15 +264,16 @@ def test_wrong_vendor(gw):
 def test_session_already_closed(target):
     account = to_00zz(target, "127095823")
     assert account.resultaat == "OverdrachtGeslaagd"
-    again = dict(sessieId=account.sessie_id, bronRouteringskenmerk=TEST_ROUTERINGSKENMERK, bronBrin=TEST_BRIN,
-                 doelBrin=TEST_DOEL_BRIN, overdrachtsoort="overstapdossier",
-                 **dict(zip(("zoeksleutel", "pgnfrag"), maak(target.chain_key, pgn="127095823", bron_brin=TEST_BRIN,
-                                                            doel_brin=TEST_DOEL_BRIN))))
+    z, f = maak(target.chain_key, pgn="127095823", bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN)
+    partijen = dict(bronBrin=TEST_BRIN, bronRouteringsKenmerk=TEST_ROUTERINGSKENMERK, doelBrin=TEST_DOEL_BRIN,
+                    doelRouteringsKenmerk=TEST_DOEL_ROUTERINGSKENMERK)
+    again = dict(partijen, zoeksleutelPgnfrag={"zoeksleutel": z, "pgnfrag": f}, overdrachtsoort="overstapdossier",
+                 sessieId=account.sessie_id)
     answer, _ = target.invoke(Call("document", again, endpoint=account.steps[1].endpoint,
                                    routeringskenmerk=TEST_ROUTERINGSKENMERK))
-    assert (answer.resultaat, answer.fields.get("dossier")) == ("SessieReedsAfgemeld", None)
-    closed, _ = target.invoke(Call("afmelding", {"sessieId": account.sessie_id, "aanleverpuntResultaat": [
-        {"routeringskenmerk": TEST_ROUTERINGSKENMERK, "resultaat": "OverdrachtGeslaagd"}]}))
+    assert (answer.resultaat, answer.answer.dossier) == ("SessieReedsAfgemeld", None)
+    closed, _ = target.invoke(Call("afmelding", dict(partijen, sessieId=account.sessie_id,
+                                                     resultaat="OverdrachtGeslaagd")))
     assert closed.resultaat == "SessieReedsAfgemeld"
 
 
@@ -315,12 +326,29 @@ def test_a_documentrequest_from_another_vendor_than_the_sessions_gets_no_dossier
     party = issue(gw.folder / "pki", "ander-las-2", STRANGER_OIN)
     stranger = Doelsysteem(Credentials.from_files(party.cert_path, party.key_path), gw.config.trust(),
                            tc_url=gw.config.traffic_center_url, chain_key=target.chain_key)
-    z, f = maak(target.chain_key, pgn="127095823", bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN)
+    opened, ap = open_00zz(target, "127095823")
+    call = document_call(target, opened, ap, "127095823")
+    answer, _ = stranger.invoke(call)
+    assert (answer.resultaat, answer.answer.dossier) == ("LeverancierNietGeautoriseerd", None)
+    answer, _ = target.invoke(call)  # the session's own vendor still gets it
+    assert answer.resultaat == "OverdrachtGeslaagd" and answer.answer.dossier is not None
+
+
+def open_00zz(target, pgn):
+    """Open a session at the TC for ``pgn`` from 00YY to 00ZZ (a single call): (the answer, its aanleverpunt)."""
+    z, f = maak(target.chain_key, pgn=pgn, bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN)
     opened, _ = target.invoke(Call("overdracht", dict(
-        doelBrin=TEST_DOEL_BRIN, doelRouteringskenmerk=TEST_DOEL_ROUTERINGSKENMERK, bronBrin=TEST_BRIN,
-        overdrachtsoort="overstapdossier", zoeksleutel=z, pgnfrag=f)))
-    [(rk, endpoint, _)] = opened.fields["aanleverpunten"]
-    answer, _ = stranger.invoke(Call("document", dict(
-        sessieId=opened.fields["sessieId"], bronRouteringskenmerk=rk, bronBrin=TEST_BRIN, doelBrin=TEST_DOEL_BRIN,
-        overdrachtsoort="overstapdossier", zoeksleutel=z, pgnfrag=f), endpoint=endpoint, routeringskenmerk=rk))
-    assert answer.fields.get("dossier") is None and answer.resultaat != "OverdrachtGeslaagd"
+        bronBrin=TEST_BRIN, doelBrin=TEST_DOEL_BRIN, doelRouteringsKenmerk=TEST_DOEL_ROUTERINGSKENMERK,
+        zoeksleutelPgnfrag={"zoeksleutel": z, "pgnfrag": f}, overdrachtsoort="overstapdossier")))
+    [ap] = opened.answer.aanleverpunten
+    return opened.answer, ap
+
+
+def document_call(target, opened, ap, pgn) -> Call:
+    """The documentRequest for ``opened``'s session, naming ``pgn`` (the session's pupil or another)."""
+    z, f = maak(target.chain_key, pgn=pgn, bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN)
+    return Call("document", dict(
+        bronBrin=TEST_BRIN, bronRouteringsKenmerk=ap.routeringskenmerk, doelBrin=TEST_DOEL_BRIN,
+        doelRouteringsKenmerk=TEST_DOEL_ROUTERINGSKENMERK, zoeksleutelPgnfrag={"zoeksleutel": z, "pgnfrag": f},
+        overdrachtsoort="overstapdossier", sessieId=opened.sessie_id), endpoint=ap.url,
+        routeringskenmerk=ap.routeringskenmerk, leverancier_oin=ap.leverancier_oin)

@@ -1,5 +1,5 @@
-"""The security middleware over real HTTP: a zeep client built from wsdl/trafficcenter-1.wsdl calls the TC's ping; hostile
-requests get a signed SOAP Fault naming the rule, never a traceback or a bare 500."""
+"""The security middleware over real HTTP: a zeep client built from wsdl/trafficcenter-20200910.wsdl calls the TC's
+ping; hostile requests get a signed SOAP Fault naming the rule, never a traceback or a bare 500."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import requests
 import zeep.exceptions
 from lxml import etree
 
+from gateway import contracts
 from gateway.client import WusSignature, client_for
 from gateway.config import Config
 from gateway.web.app import GatewayApp
@@ -19,8 +20,8 @@ from gateway.wsse.errors import SecurityError
 from tests.harness import serve, signed_client, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-PING_WSDL = ROOT / "wsdl" / "trafficcenter-1.wsdl"
-PING_ACTION = "urn:oso-gateway:trafficcenter:1/ping"
+PING_WSDL = contracts.wsdl_path("trafficcenter")
+PING_ACTION = f"{contracts.OSO_NS}/ping"
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +42,13 @@ def gateway(pki, tmp_path_factory):
 
 @pytest.fixture
 def ping(pki, gateway):
-    return signed_client(pki, PING_WSDL, gateway + "/tc", "vendor")
+    return signed_client(pki, "trafficcenter", gateway + "/tc", "vendor")
 
 
 def test_signed_ping_round_trip(ping, pki):
     service, plugin = ping
-    answer = service.ping(echo="hallo")
-    assert answer.echo == "hallo"
+    answer = service.ping()
+    assert answer.resultaat == "Geslaagd"
     assert answer.afzenderOin == pki.credentials("vendor").oin  # the service saw the verified signer
     response = plugin.last_response
     assert response.oin == pki.credentials("gateway").oin  # answered and signed by the gateway
@@ -59,7 +60,7 @@ def test_served_wsdl_is_the_file(gateway):
     r = requests.get(gateway + "/tc?wsdl", timeout=10)
     assert r.status_code == 200
     assert r.content == PING_WSDL.read_bytes()
-    for name in ("trafficcenter-1.xsd", "oso-types-1.xsd"):
+    for name in ("overstapservice-20200910.xsd", "gateway-extensie-1.xsd"):
         xsd = requests.get(gateway + "/xsd/" + name, timeout=10)
         assert xsd.content == (ROOT / "xsd" / name).read_bytes()
     assert requests.get(gateway + "/xsd/../setup.cfg", timeout=10).status_code == 404
@@ -72,7 +73,7 @@ def _post(url, data, soap_action='""'):
 
 def _unsigned_ping() -> bytes:
     return (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-            b'<p:pingRequest xmlns:p="urn:oso-gateway:trafficcenter:1"><p:echo>x</p:echo></p:pingRequest>'
+            b'<p:pingRequest xmlns:p="http://xml.kennisnet.nl/schemas/Overstapservice/20200910"/>'
             b"</soapenv:Body></soapenv:Envelope>")
 
 
@@ -168,7 +169,7 @@ def test_client_refuses_unsigned_or_foreign_answer(pki, gateway):
     plugin = WusSignature(pki.credentials("vendor"), TrustStore.from_files(other / "ca.pem", other / "crl.pem"))
     _, service = client_for(PING_WSDL, plugin, address=gateway + "/tc")
     with pytest.raises(SecurityError) as info:
-        service.ping(echo="x")
+        service.ping()
     assert info.value.rule == "PKI002"
 
 
@@ -177,5 +178,5 @@ def test_signed_fault_reaches_zeep_as_fault(pki, gateway):
     plugin = WusSignature(pki.credentials("expired-vendor", expired=True), pki.trust())
     _, service = client_for(PING_WSDL, plugin, address=gateway + "/tc")
     with pytest.raises(zeep.exceptions.Fault) as info:
-        service.ping(echo="x")
+        service.ping()
     assert "PKI002" in info.value.message

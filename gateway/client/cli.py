@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 EXIT_DOSSIER, EXIT_REFUSED, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 
 EXIT_CODES = """exit status:
   0  the dossier was received (and written to --out); validation findings, if any, are in the account
-  1  the chain refused: a result code (e.g. LeveringGeweigerd, InzageOntbreekt, SessieAfwijkend, AfnemerNietBekend)
+  1  the chain refused: a result code (e.g. LeveringGeweigerd, LeerlinginfoNietOpvraagbaar, SessieAfwijkend)
   2  usage or configuration error (bad arguments, missing certificate, key or chain key file): nothing was sent
   3  security or transport failure: a signed SOAP Fault, an answer that did not verify, or a party that could not
      be reached (after one retry with a new message)"""
@@ -32,7 +32,8 @@ def add_parser(subparsers) -> None:
     who.add_argument("--bsn", metavar="N", help="the pupil's BSN (nine digits, elfproef; or a test school's test "
                                                 "number)")
     who.add_argument("--onderwijsnummer", metavar="N", help="the pupil's onderwijsnummer (nine digits)")
-    who.add_argument("--koppelsleutel", metavar="K", help="the koppelsleutel of a notification (SWV flow); the "
+    who.add_argument("--koppelsleutel", metavar="K", help="the koppelsleutel of a notification (SWV, or OV for an "
+                                                          "updated dossier); the "
                                                           "other fields default to what the notification said")
     t.add_argument("--bron-brin", metavar="B", help="the source school's BRIN (e.g. 00YY)")
     t.add_argument("--doel-brin", metavar="D", help="the target school's BRIN: yours (e.g. 00ZZ)")
@@ -41,8 +42,10 @@ def add_parser(subparsers) -> None:
     t.add_argument("--overdrachtsoort", choices=("overstapdossier", "overdrachtbinnenbrin", "swv-dossier"),
                    help="default: swv-dossier with --koppelsleutel, overdrachtbinnenbrin when both BRINs are the "
                         "same, else overstapdossier")
+    t.add_argument("--bron-routeringskenmerk", metavar="RK",
+                   help="ask only this aanleverpunt of the source school (default: every one the TC names)")
     t.add_argument("--verzameldatum", metavar="DATE", help="ask for a dossier gathered on or after DATE "
-                                                           "(YYYY-MM-DD)")
+                                                           "(YYYY-MM-DD, or a moment with its offset)")
     t.add_argument("--out", metavar="FILE", help="write the received dossier here")
     _connection_options(t)
     t.set_defaults(func=run_transfer)
@@ -161,16 +164,19 @@ def run_transfer(args) -> int:
     verzameldatum = None
     if args.verzameldatum:
         try:
-            verzameldatum = date.fromisoformat(args.verzameldatum)
+            verzameldatum = (datetime.fromisoformat(args.verzameldatum) if "T" in args.verzameldatum
+                             else date.fromisoformat(args.verzameldatum))
         except ValueError:
-            return _fail("--verzameldatum takes a date, YYYY-MM-DD")
+            return _fail("--verzameldatum takes a date, YYYY-MM-DD, or a moment, YYYY-MM-DDTHH:MM:SS+01:00")
+        if isinstance(verzameldatum, datetime) and verzameldatum.tzinfo is None:
+            return _fail("--verzameldatum: give the moment's offset (e.g. +01:00 or Z)")
     try:
         config = _config(args)
     except ConfigError as exc:
         return _fail(str(exc))
     bron, doel, rk, soort = args.bron_brin, args.doel_brin, args.doel_routeringskenmerk, args.overdrachtsoort
     notice = None
-    if args.koppelsleutel and not (bron and doel and rk):
+    if args.koppelsleutel and not (bron and doel and rk and soort):
         notice = _from_notification(config, args.koppelsleutel)
         if notice is not None:
             bron, doel = bron or notice.bron_brin, doel or notice.doel_brin
@@ -187,7 +193,8 @@ def run_transfer(args) -> int:
             rk = target.doel_aanleverpunt(doel)
         account = target.transfer(pgn=pgn, koppelsleutel=args.koppelsleutel, bron_brin=bron, doel_brin=doel,
                                   doel_routeringskenmerk=rk, overdrachtsoort=soort,
-                                  dossier_verzameldatum=verzameldatum)
+                                  dossier_verzameldatum=verzameldatum,
+                                  bron_routeringskenmerk=args.bron_routeringskenmerk)
     except TransferError as exc:
         return _fail(str(exc))
     return _report(account, args.out, config if args.koppelsleutel else None)

@@ -1,16 +1,18 @@
 """One transfer as a target (a doelsysteem) runs it, sans-IO: what to ask whom, in which order, and what to tell the
 Traffic Center at the end; and the account of what happened.
 
-    1. doel → TC            overdracht      (the zoeksleutel and pgnfrag, or a koppelsleutel: never the PGN)
+    1. doel → TC            overdracht      (the zoeksleutelPgnfrag, or a koppelsleutel: never the PGN)
     2. doel → each source    document        (the aanleverpunten the TC handed out, in that order; each answer
                                              believed only when signed by the vendor the TC named for it)
        (3. the source checks the session at the TC; 4. it answers with the dossier or a result code)
-    5. doel → TC            afmelding       (each aanleverpunt's result, in the order asked; the TC keeps the best,
-                                             ties going to the last one asked)
+    5. doel → TC            afmelding       (the best result over all aanleverpunten asked and the aanleverpunt that
+                                             gave it, ties going to the last one asked; the TC acknowledges with
+                                             OverdrachtGeslaagd)
 
-``flow(request, leerling)`` is a generator (after h11): it yields the ``Call`` to make next and is sent the ``Reply``
-to it; it returns a ``FlowResult``. No sockets, no zeep: ``gateway.client.target.Doelsysteem`` runs it over signed
-SOAP, and the tests run it with replies made by hand.
+``flow(request, leerling)`` is a generator (after h11): it yields the ``Call`` to make next and is sent the
+``gateway.client.call.Reply`` to it (a typed answer of ``gateway.client.antwoorden``, or a ``Failure``); it returns a
+``FlowResult``. No sockets, no zeep: ``gateway.client.target.Doelsysteem`` runs it over signed SOAP, and the tests run
+it with replies made by hand.
 
 **Project choice** — what the target reports to the TC (afmelding) for a source that gave no result code: no answer
 (a transport error, twice) or a Server Fault → ``Timeout``; a Client or WS-Security Fault (our message was refused)
@@ -26,18 +28,16 @@ Fault, or an answer we could not verify or read → ``OngeldigVerzoek``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timezone
 from typing import Generator
 
+from ..oso import identifiers as ids
 from ..oso import resultaat as rc
 from ..oso.zoeksleutel import ChainKey, maak
+from .call import FAULT, TRANSPORT, Failure, Reply
 
 OVERSTAPDOSSIER, BINNENBRIN, SWV = "overstapdossier", "overdrachtbinnenbrin", "swv-dossier"
 OVERDRACHTSOORTEN = (OVERSTAPDOSSIER, BINNENBRIN, SWV)
-
-# The Failure kinds, and the code a source's failure is reported with in afmelding (see the module docstring).
-TRANSPORT, FAULT, UNVERIFIED, PROTOCOL = "transport", "fault", "unverified", "protocol"
-
 
 class TransferError(ValueError):
     """The request cannot be made at all (caller's mistake): no transfer was started."""
@@ -45,7 +45,8 @@ class TransferError(ValueError):
 
 @dataclass(frozen=True)
 class TransferRequest:
-    """What the target asks for. ``pgn`` stays here: only its zoeksleutel ever leaves (and ``repr`` hides it)."""
+    """What the target asks for. ``pgn`` stays here: only its zoeksleutel ever leaves (and ``repr`` hides it).
+    Every field is checked here, before anything is sent."""
 
     bron_brin: str
     doel_brin: str
@@ -53,15 +54,35 @@ class TransferRequest:
     pgn: str | None = field(default=None, repr=False)
     koppelsleutel: str | None = None
     overdrachtsoort: str | None = None  # default: swv-dossier with a koppelsleutel, binnen-BRIN when BRINs agree
-    dossier_verzameldatum: date | None = None
+    dossier_verzameldatum: date | datetime | None = None  # a date means that day, 00:00 UTC
+    bron_routeringskenmerk: str | None = None  # ask only this aanleverpunt of the bron school
 
     def __post_init__(self):
+        for name in ("bron_brin", "doel_brin"):
+            if not ids.is_brin(getattr(self, name)):
+                raise TransferError(f"{name.replace('_', '-')} {getattr(self, name)!r} is not a BRIN: two digits and "
+                                    "two capitals, e.g. 00YY")
+        for name in ("doel_routeringskenmerk", "bron_routeringskenmerk"):
+            value = getattr(self, name)
+            if value is not None and not ids.is_routeringskenmerk(value):
+                raise TransferError(f"{name.replace('_', '-')} {value!r} is not a routeringskenmerk: 20 digits or "
+                                    "capitals")
         if (self.pgn is None) == (self.koppelsleutel is None):
             raise TransferError("name the pupil by a PGN (BSN or onderwijsnummer) or by a koppelsleutel, not both")
         if self.pgn is not None and not (len(self.pgn) == 9 and self.pgn.isdigit()):
             raise TransferError("a BSN or onderwijsnummer is nine digits")
+        if self.koppelsleutel is not None and not ids.is_koppelsleutel(self.koppelsleutel):
+            raise TransferError("a koppelsleutel is a GUID in capitals, e.g. 19677A96-B737-402E-B3B8-24A3EEF32000")
         if self.overdrachtsoort is not None and self.overdrachtsoort not in OVERDRACHTSOORTEN:
             raise TransferError(f"overdrachtsoort is one of {', '.join(OVERDRACHTSOORTEN)}")
+
+    @property
+    def verzameldatum(self) -> datetime | None:
+        """The dossierVerzameldatum as sent: a moment with its offset."""
+        d = self.dossier_verzameldatum
+        if d is None or isinstance(d, datetime):
+            return d if d is None or d.tzinfo is not None else d.replace(tzinfo=timezone.utc)
+        return datetime.combine(d, time(0, 0), tzinfo=timezone.utc)
 
     @property
     def soort(self) -> str:
@@ -79,8 +100,8 @@ class Call:
     """One request to make: ``operation`` of the TC (endpoint None: the configured TC) or of a source aanleverpunt."""
 
     operation: str  # overdracht | document | afmelding
-    args: dict
-    endpoint: str | None = None
+    args: dict  # the request's fields, by their contract names
+    endpoint: str | None = None  # document: the address the TC named (the target may resolve another at the OSR)
     routeringskenmerk: str | None = None  # the source aanleverpunt asked (document)
     # the OIN that must have signed the answer (document: the aanleverpunt's leverancierOin as the TC named it);
     # None: any signer the trust store accepts (the TC's answers are pinned by Doelsysteem.tc_oin instead)
@@ -88,24 +109,8 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Failure:
-    kind: str  # transport | fault | unverified | protocol
-    text: str
-    server_side: bool = True  # a Fault's code: soap:Server or Digikoppeling 0051 (True), else soap:Client (False)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The answer to a Call: a result code with its fields, or a Failure (no usable answer)."""
-
-    resultaat: str | None = None
-    fields: dict = field(default_factory=dict)
-    failure: Failure | None = None
-
-
-@dataclass(frozen=True)
 class Asked:
-    """What one source aanleverpunt answered, as it goes into afmelding."""
+    """What one source aanleverpunt answered."""
 
     routeringskenmerk: str
     resultaat: str
@@ -115,10 +120,11 @@ class Asked:
 @dataclass(frozen=True)
 class FlowResult:
     sessie_id: str | None
-    resultaat: str  # the session's result (the TC's sessieResultaat), or why no session was opened
+    resultaat: str  # the session's result (the best over all aanleverpunten asked), or why no session was opened
     asked: tuple[Asked, ...] = ()
-    confirmed: bool = False  # the TC confirmed the result in its afmeldingResponse
+    confirmed: bool = False  # the TC acknowledged the afmelding (OverdrachtGeslaagd)
     failed_at: str | None = None  # the operation whose failure decided the outcome
+    afgemeld_bij: str | None = None  # the routeringskenmerk reported in the afmelding (the best result's)
 
 
 def result_for_failure(failure: Failure) -> str:
@@ -136,54 +142,56 @@ def result_for_tc_failure(failure: Failure) -> str:
 
 
 def leerling_fields(request: TransferRequest, key: ChainKey | None) -> dict:
-    """How the requests name the pupil: zoeksleutel + pgnfrag (made here from the PGN), or the koppelsleutel."""
+    """How the requests name the pupil: zoeksleutelPgnfrag (made here from the PGN), or the koppelsleutel."""
     if request.koppelsleutel is not None:
         return {"koppelsleutel": request.koppelsleutel}
     if key is None:
         raise TransferError("a transfer by PGN needs the chain key (zoeksleutel_key) to make the zoeksleutel")
     zoeksleutel, pgnfrag = maak(key, pgn=request.pgn, bron_brin=request.bron_brin, doel_brin=request.doel_brin)
-    return {"zoeksleutel": zoeksleutel, "pgnfrag": pgnfrag}
+    return {"zoeksleutelPgnfrag": {"zoeksleutel": zoeksleutel, "pgnfrag": pgnfrag}}
 
 
 def flow(request: TransferRequest, leerling: dict) -> Generator[Call, Reply, FlowResult]:
     """The target's side of one transfer. Yields Calls; is sent a Reply for each; returns the FlowResult."""
     soort = request.soort
-    opened = yield Call("overdracht", {
-        "doelBrin": request.doel_brin, "doelRouteringskenmerk": request.doel_routeringskenmerk,
-        "bronBrin": request.bron_brin, "overdrachtsoort": soort, **leerling})
+    partijen = {"bronBrin": request.bron_brin}
+    if request.bron_routeringskenmerk is not None:
+        partijen["bronRouteringsKenmerk"] = request.bron_routeringskenmerk
+    partijen.update(doelBrin=request.doel_brin, doelRouteringsKenmerk=request.doel_routeringskenmerk)
+    opened = yield Call("overdracht", {**partijen, **leerling, "overdrachtsoort": soort})
     if opened.failure is not None:
         return FlowResult(None, result_for_tc_failure(opened.failure), failed_at="overdracht")
-    sessie_id = opened.fields.get("sessieId")
-    aanleverpunten = opened.fields.get("aanleverpunten") or ()
-    if opened.resultaat != "Geslaagd" or not sessie_id:
-        return FlowResult(None, opened.resultaat or "OngeldigVerzoek")
-    if not aanleverpunten:  # the TC opened a session with nobody to ask: there is nothing to close it with
+    answer = opened.answer
+    if answer.resultaat != "Geslaagd" or not answer.sessie_id:
+        return FlowResult(None, answer.resultaat or "OngeldigVerzoek")
+    sessie_id = answer.sessie_id
+    if not answer.aanleverpunten:  # the TC opened a session with nobody to ask: there is nothing to close it with
         return FlowResult(sessie_id, "GeenAanleverpunt")
 
     asked: list[Asked] = []
     failures = 0
-    for rk, endpoint, leverancier_oin in aanleverpunten:
-        args = {"sessieId": sessie_id, "bronRouteringskenmerk": rk, "bronBrin": request.bron_brin,
-                "doelBrin": request.doel_brin, "overdrachtsoort": soort, **leerling}
-        if request.dossier_verzameldatum is not None:
-            args["dossierVerzameldatum"] = request.dossier_verzameldatum
-        answer = yield Call("document", args, endpoint=endpoint, routeringskenmerk=rk,
-                            leverancier_oin=leverancier_oin)
-        if answer.failure is not None:
+    for ap in answer.aanleverpunten:
+        args = {"bronBrin": request.bron_brin, "bronRouteringsKenmerk": ap.routeringskenmerk,
+                "doelBrin": request.doel_brin, "doelRouteringsKenmerk": request.doel_routeringskenmerk, **leerling,
+                "overdrachtsoort": soort, "sessieId": sessie_id}
+        if request.verzameldatum is not None:
+            args["dossierVerzameldatum"] = request.verzameldatum
+        reply = yield Call("document", args, endpoint=ap.url, routeringskenmerk=ap.routeringskenmerk,
+                           leverancier_oin=ap.leverancier_oin)
+        if reply.failure is not None:
             failures += 1
-            asked.append(Asked(rk, result_for_failure(answer.failure)))
+            asked.append(Asked(ap.routeringskenmerk, result_for_failure(reply.failure)))
         else:
-            asked.append(Asked(rk, answer.resultaat, answer.fields.get("dossier")))
+            asked.append(Asked(ap.routeringskenmerk, reply.answer.resultaat, reply.answer.dossier))
 
-    closed = yield Call("afmelding", {"sessieId": sessie_id, "aanleverpuntResultaat": [
-        {"routeringskenmerk": a.routeringskenmerk, "resultaat": a.resultaat} for a in asked]})
-    local_best = rc.best([a.resultaat for a in asked])
-    all_failed = failures == len(asked)
-    if closed.failure is None and closed.resultaat == "Geslaagd" and closed.fields.get("sessieResultaat"):
-        return FlowResult(sessie_id, closed.fields["sessieResultaat"], tuple(asked), confirmed=True,
-                          failed_at="document" if all_failed else None)
-    return FlowResult(sessie_id, local_best, tuple(asked), confirmed=False,
-                      failed_at="document" if all_failed else None)
+    best = asked[rc.best_index([a.resultaat for a in asked])]
+    closed = yield Call("afmelding", {
+        "bronBrin": request.bron_brin, "bronRouteringsKenmerk": best.routeringskenmerk, "doelBrin": request.doel_brin,
+        "doelRouteringsKenmerk": request.doel_routeringskenmerk, "sessieId": sessie_id, "resultaat": best.resultaat})
+    confirmed = closed.failure is None and closed.resultaat == "OverdrachtGeslaagd"
+    return FlowResult(sessie_id, best.resultaat, tuple(asked), confirmed=confirmed,
+                      failed_at="document" if failures == len(asked) else None,
+                      afgemeld_bij=best.routeringskenmerk)
 
 
 # ---- the account -----------------------------------------------------------------------------------------------
@@ -281,7 +289,8 @@ class TransferAccount:
 
 
 def describe_leerling(leerling: dict) -> str:
+    """How the pupil was named, for the account: the koppelsleutel, or that a zoeksleutel was sent (neither the
+    zoeksleutel nor the pgnfrag is shown: both are derived from the PGN)."""
     if "koppelsleutel" in leerling:
         return f"koppelsleutel {leerling['koppelsleutel']}"
-    z = leerling["zoeksleutel"]
-    return f"zoeksleutel {z[:24]}… ({leerling['pgnfrag']}; the PGN itself is not sent)"
+    return "by zoeksleutel and pgnfrag (docs/zoeksleutel.md; the PGN itself is not sent)"

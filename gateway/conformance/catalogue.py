@@ -19,19 +19,20 @@ SOURCE, TARGET = "source", "target"
 
 # The chain's rules, as the suite cites them (the public texts number no rules; these ids are the project's).
 CHAIN_RULES: dict[str, str] = {
-    "OSO-STAP1": "overdrachtRequest: the target opens a session at the TC naming both schools, the overdrachtsoort "
-    "and the pupil by zoeksleutel + pgnfrag (or a koppelsleutel)",
+    "OSO-STAP1": "overdrachtRequest: the target opens a session at the TC naming both schools, its own aanleverpunt "
+    "(doelRouteringsKenmerk), the overdrachtsoort and the pupil by zoeksleutelPgnfrag (or a koppelsleutel)",
     "OSO-STAP2": "documentRequest: the target asks each source aanleverpunt the TC handed out, with the session's "
     "own identifying fields",
     "OSO-STAP3": "sessiecontrole: a source checks every documentRequest at the TC before anything else; when the TC "
-    "refuses, it releases nothing and answers the TC's result code",
-    "OSO-STAP4": "documentResponse: a source releases the dossier only when it is ready, inzage (PO-PO, PO-VO) or "
-    "toestemming (VO-VO) is recorded (neither binnen-BRIN) and the dossierVerzameldatum is met; otherwise it answers "
-    "a result code",
-    "OSO-STAP5": "afmelding: the target closes every session it opened, with the best result over all aanleverpunten "
-    "asked (ties: the last one asked)",
-    "OSO-PGN": "the PGN (BSN or onderwijsnummer) never travels in clear: requests name the pupil by zoeksleutel and "
-    "pgnfrag (docs/zoeksleutel.md); only the dossier itself carries it",
+    "refuses, it releases nothing and answers the TC's result code; it serves a session only to the vendor "
+    "registered for the session's doel aanleverpunt",
+    "OSO-STAP4": "documentResponse: a source releases the dossier only when it is ready (else "
+    "LeerlinginfoNietBeschikbaar), inzage (PO-PO, PO-VO) or toestemming (VO-VO) is recorded (neither binnen-BRIN; "
+    "else LeerlinginfoNietOpvraagbaar) and the dossierVerzameldatum is met; otherwise it answers a result code",
+    "OSO-STAP5": "afmelding: the target closes every session it opened, reporting the best result over all "
+    "aanleverpunten asked and the aanleverpunt that gave it (ties: the last one asked)",
+    "OSO-PGN": "the PGN (BSN or onderwijsnummer) never travels in clear: requests name the pupil by "
+    "zoeksleutelPgnfrag (docs/zoeksleutel.md); only the dossier itself carries it",
     "OSO-RESULTAAT": "a request the chain's rules refuse is answered with the result code of docs/resultaatcodes.md "
     "that fits, in the response (a Fault is for messages that break the profile or the contract)",
     "OSO-DOSSIER": "a released dossier is valid against the official Edustandaard bundle of its version (XSD and "
@@ -129,13 +130,14 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "Copy the request's wsa:MessageID into the response's wsa:RelatesTo."),
     _s("WUS-WSA-RESPONSE-HEADERS", "a response carries its own Action and a fresh MessageID", "WSA-ACTION "
        "WSA-MESSAGEID", SHOULD, "the documentRequests of the happy paths",
-       "wsa:Action urn:oso-gateway:aanleverpunt:1/documentResponse; a wsa:MessageID (absolute URI) used only once",
+       "wsa:Action http://xml.kennisnet.nl/schemas/Overstapservice/20200910/documentResponse; a wsa:MessageID "
+       "(absolute URI) used only once",
        "Set the output action of the WSDL (wsam:Action) and a new urn:uuid MessageID on every response."),
     _s("OSO-BRON-CONTRACT-XSD", "every documentResponse conforms to the published contract", "GW-XSD", MUST,
        "the documentRequests of the happy paths and the refusals",
-       "the Body is a documentResponse valid against xsd/aanleverpunt-1.xsd",
-       "Build the response from xsd/aanleverpunt-1.xsd: resultaat (a code of the table), the optional "
-       "dossierVerzameldatum, and the dossier as the one child of <dossier>."),
+       "the Body is a documentResponse valid against xsd/overstapservice-20200910.xsd",
+       "Build the response from xsd/overstapservice-20200910.xsd: resultaat (a code of the table) and the dossier "
+       "as the one child of <dossier>, in the namespace http://xml.kennisnet.nl/schemas/Overstapservice/20200910."),
     # ---- the dossier released
     _s("OSO-BRON-DOSSIER-VALID", "every released dossier is valid against the official bundle",
        "OSO-DOSSIER", MUST, "the happy-path documentRequests",
@@ -165,11 +167,11 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "Pass the TC's result code on in the documentResponse's resultaat."),
     _s("OSO-BRON-ANDERE-LEVERANCIER", "a session is not served to another vendor", "OSO-STAP3 OSO-RESULTAAT", MUST,
        "a documentRequest validly signed by another qualified vendor (a second trusted certificate, another OIN), "
-       "naming a session the suite's target opened for the PO-PO pupil",
-       "no dossier; resultaat SessieAfwijkend (the source names the verified signer to the TC as aanvragerOin, and "
-       "the TC refuses: the session is not that vendor's)",
-       "Send the OIN of the documentRequest's verified signer in sessiecontroleRequest/aanvragerOin, never one of "
-       "your own choosing, and honour the TC's answer: a session belongs to the vendor that opened it."),
+       "naming the session (and its doel aanleverpunt) the suite's target opened for the PO-PO pupil",
+       "no dossier; resultaat LeverancierNietGeautoriseerd (the TC confirms the session, but the signer is not the "
+       "vendor registered for the doel aanleverpunt)",
+       "After sessiecontrole, compare the documentRequest's verified signer with the vendor registered for its "
+       "doelRouteringsKenmerk (the suite's OSR-style register names it) and release nothing to anyone else."),
     _s("OSO-BRON-SESSIE-ONBEKEND", "an unknown session is answered SessieOnbekend", "OSO-STAP3 OSO-RESULTAAT",
        SHOULD, "a documentRequest with a sessieId the TC never issued",
        "resultaat SessieOnbekend, no dossier",
@@ -179,16 +181,16 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        MUST, "a documentRequest whose zoeksleutel names a pupil the source does not have (a valid session)",
        "resultaat LeerlingOnbekend, no dossier",
        "When no pupil matches the zoeksleutel, answer LeerlingOnbekend (not a Fault, not an empty success)."),
-    _s("OSO-BRON-INZAGE-ONTBREEKT", "a PO dossier without inzage is answered InzageOntbreekt",
+    _s("OSO-BRON-INZAGE-ONTBREEKT", "a PO dossier without inzage is answered LeerlinginfoNietOpvraagbaar",
        "OSO-STAP4 OSO-RESULTAAT", MUST,
        "a documentRequest for the pupil whose PO dossier is ready but whose parents had no inzage",
-       "resultaat InzageOntbreekt, no dossier",
-       "Release a PO-PO / PO-VO dossier only after inzage is recorded; otherwise answer InzageOntbreekt."),
-    _s("OSO-BRON-TOESTEMMING-ONTBREEKT", "a VO-VO dossier without toestemming is answered ToestemmingOntbreekt",
+       "resultaat LeerlinginfoNietOpvraagbaar, no dossier",
+       "Release a PO-PO / PO-VO dossier only after inzage is recorded; otherwise answer LeerlinginfoNietOpvraagbaar."),
+    _s("OSO-BRON-TOESTEMMING-ONTBREEKT", "a VO-VO dossier without toestemming is answered LeerlinginfoNietOpvraagbaar",
        "OSO-STAP4 OSO-RESULTAAT", MUST,
        "a documentRequest for the pupil whose VO-VO dossier is ready but without consent",
-       "resultaat ToestemmingOntbreekt, no dossier",
-       "Release a VO-VO dossier only after toestemming is recorded; otherwise answer ToestemmingOntbreekt."),
+       "resultaat LeerlinginfoNietOpvraagbaar, no dossier",
+       "Release a VO-VO dossier only after toestemming is recorded; otherwise answer LeerlinginfoNietOpvraagbaar."),
     _s("OSO-BRON-VERZAMELDATUM", "a dossierVerzameldatum in the future is answered VerzameldatumNietBereikt",
        "OSO-STAP4 OSO-RESULTAAT", SHOULD,
        "a documentRequest for the PO-PO pupil with dossierVerzameldatum a year from now",
@@ -268,15 +270,16 @@ TARGET_SCENARIOS: tuple[Scenario, ...] = (
        "WB003 WB004 SIGN003 WB010 WB013 PKI001 PKI002 WSA-TO WSA-ACTION WS002 GW-XSD", MUST,
        "(the vendor's overdrachtRequests)",
        "each verifies at the suite's TC: signed over Body, Timestamp and every wsa header with SHA-2 and a direct "
-       "token reference, a trusted certificate of the vendor's OIN, wsa:To the TC's address, Action = SOAPAction, "
-       "Body valid against xsd/trafficcenter-1.xsd",
+       "token reference, a trusted certificate of the vendor's OIN, wsa:To the TC's address, Action = SOAPAction and "
+       "the Body's operation, Body valid against xsd/overstapservice-20200910.xsd",
        "See the rule in the Fault the suite's TC answered (evidence); `oso-gateway verify` judges a message offline.",
        role=TARGET),
     _s("WUS-DOEL-DOCUMENTREQUEST-SIGNED", "documentRequest signed and addressed per the profile",
        "WB003 WB004 SIGN003 WB010 WB013 PKI001 PKI002 WSA-TO WSA-ACTION WS002 GW-XSD", MUST,
        "(the vendor's documentRequests)",
-       "each verifies at the suite's test school, addressed to the documentEndpoint the TC handed out",
-       "Send the documentRequest to the documentEndpoint of the overdrachtResponse, signed like every request.",
+       "each verifies at the suite's test school, addressed to the aanleverpunt's address (the OSR-style register's, "
+       "or the url of the overdrachtResponse)",
+       "Send the documentRequest to the aanleverpunt's address, signed like every request.",
        role=TARGET),
     _s("WUS-DOEL-AFMELDING-SIGNED", "afmeldingRequest signed and addressed per the profile",
        "WB003 WB004 SIGN003 WB010 WB013 PKI001 PKI002 WSA-TO WSA-ACTION WS002 GW-XSD", MUST,
@@ -284,24 +287,27 @@ TARGET_SCENARIOS: tuple[Scenario, ...] = (
        "Sign the afmelding like every request, addressed to the TC.", role=TARGET),
     _s("OSO-DOEL-SESSIE-FIELDS", "the documentRequest repeats the session's fields", "OSO-STAP2", MUST,
        "(the vendor's documentRequests)",
-       "sessieId, BRINs, overdrachtsoort and zoeksleutel equal those of the overdrachtRequest; the suite's "
-       "sessiecontrole passes",
+       "sessieId, BRINs, doelRouteringsKenmerk, overdrachtsoort and zoeksleutelPgnfrag equal those of the "
+       "overdrachtRequest; bronRouteringsKenmerk is one the TC handed out",
        "Send the documentRequest with exactly the identifying fields of the session you opened.", role=TARGET),
     _s("OSO-DOEL-AFMELDING-SENT", "every session opened is closed with afmelding", "OSO-STAP5", MUST,
-       "(the vendor's sessions)", "an afmeldingRequest for every sessieId the suite's TC issued, answered Geslaagd",
+       "(the vendor's sessions)", "an afmeldingRequest for every sessieId the suite's TC issued, answered "
+       "OverdrachtGeslaagd (the TC registered it)",
        "Close each session with afmeldingRequest after asking the aanleverpunten, also when delivery failed.",
        role=TARGET),
-    _s("OSO-DOEL-AFMELDING-BEST-RESULT", "afmelding reports what each aanleverpunt answered", "OSO-STAP5", MUST,
-       "(the vendor's afmeldingRequests)",
-       "for each aanleverpunt asked, the result code the suite's test school answered (so that the session closes "
-       "with the best result); an answer not signed by the aanleverpunt's leverancierOin is not a success",
-       "Report per routeringskenmerk the resultaat of its documentResponse, in the order asked; an answer signed by "
-       "another OIN than the leverancierOin the TC named did not verify.", role=TARGET),
+    _s("OSO-DOEL-AFMELDING-BEST-RESULT", "afmelding reports the best result and the aanleverpunt that gave it",
+       "OSO-STAP5", MUST, "(the vendor's afmeldingRequests)",
+       "resultaat = the best of what the aanleverpunten asked answered (docs/resultaatcodes.md's order; ties: the last "
+       "one asked) and bronRouteringsKenmerk = the aanleverpunt that gave it; an answer not signed by the "
+       "aanleverpunt's leverancierOin is not a success",
+       "Rank each aanleverpunt's resultaat by the table's order, take the best (the last one asked on a tie) and "
+       "report it with that aanleverpunt; an answer signed by another OIN than the leverancierOin the TC named did "
+       "not verify.", role=TARGET),
     _s("OSO-DOEL-ZOEKSLEUTEL", "the pupil is named by the zoeksleutel of the chain's scheme", "OSO-PGN", MUST,
        "(the vendor's overdracht and documentRequests)",
-       "zoeksleutel = v1.<kid>.HMAC-SHA256(chain key, label, bronBrin, doelBrin, PGN) for the test pupil, and "
-       "pgnfrag BSN/ONR", "Compute the zoeksleutel as docs/zoeksleutel.md describes, with the chain key the suite "
-       "uses (--zoeksleutel-key).", role=TARGET),
+       "zoeksleutel = base64(version, key id, HMAC-SHA256(chain key, label, bronBrin, doelBrin, PGN)) for the test "
+       "pupil, with its pgnfrag (four keyed check digits)", "Compute the zoeksleutel and pgnfrag as "
+       "docs/zoeksleutel.md describes, with the chain key the suite uses (--zoeksleutel-key).", role=TARGET),
     _s("OSO-DOEL-PGN-NOT-IN-CLEAR", "the PGN never travels in clear", "OSO-PGN", MUST,
        "(every byte the vendor's target sent, HTTP headers included)",
        "no test pupil's BSN in any encoding (digits, spaced, base64, hex, UTF-16)",

@@ -163,6 +163,8 @@ def _source(args) -> int:
         tc_url = suite.start()
         view.say(f"The suite's Traffic Center: [bold]{tc_url}[/] — configure it as your aanleverpunt's TC "
                  "(sessiecontrole).")
+        view.say(f"The suite's OSR-style register: [bold]{suite.osr_url}[/] — it names the vendor of each of the "
+                 "suite's doel aanleverpunten (a documentRequest counts only when that vendor signed it).")
         view.say(f"The suite signs as OIN {suite.creds.oin}" + (f" with a TEST certificate: trust {suite_ca}"
                                                                  if suite_ca else "") + ".")
         view.say(f"Chain key for the zoeksleutel: {key_path}")

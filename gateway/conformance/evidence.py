@@ -1,8 +1,9 @@
 """Evidence: the messages exchanged (raw bytes, HTTP status and headers), and how they are shown without pupil data.
 
 Everything a report shows of a message passes through ``redact``: the dossier's content is replaced by its size and
-digest, zoeksleutels keep only their version and key id, every nine-digit number that could be a PGN and every
-known test PGN in any encoding becomes ``[PGN]``, and long base64 runs (tokens, signature values) are shortened.
+digest, the zoeksleutel and pgnfrag (both derived from the PGN) are replaced by a mark, every nine-digit number that
+could be a PGN and every known test PGN in any encoding becomes ``[PGN]``, and long base64 runs (tokens, signature
+values) are shortened.
 ``pgn_encodings`` is also what the PGN-in-clear scenarios scan the wire with.
 """
 
@@ -17,10 +18,9 @@ from datetime import datetime, timezone
 
 from lxml import etree
 
+from ..contracts import OSO_NS
 from ..wsse.xmlparse import parse_untrusted
 
-AP_NS = "urn:oso-gateway:aanleverpunt:1"
-ZOEKSLEUTEL_RE = re.compile(r"\b(v1)\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{20,})")
 _NINE_DIGITS = re.compile(rb"(?<![0-9])[0-9]{9}(?![0-9])")
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9+/=\r\n]{120,}")
 _TEXT_BODY_TYPES = ("xml", "text", "json", "html")
@@ -88,7 +88,7 @@ def without_dossier(data: bytes) -> bytes:
     except Exception:  # not XML, or refused by the safe parser: scan the bytes as they are
         return data
     changed = False
-    for el in root.iter(f"{{{AP_NS}}}dossier"):
+    for el in root.iter(f"{{{OSO_NS}}}dossier"):
         for child in list(el):
             el.remove(child)
         el.text = None
@@ -97,7 +97,10 @@ def without_dossier(data: bytes) -> bytes:
 
 
 def _summarise_dossiers(root: etree._Element) -> None:
-    for el in root.iter(f"{{{AP_NS}}}dossier"):
+    for name in ("zoeksleutel", "pgnfrag"):
+        for el in root.iter(f"{{{OSO_NS}}}{name}"):
+            el.text = f"[{name} REDACTED]"
+    for el in root.iter(f"{{{OSO_NS}}}dossier"):
         content = b"".join(etree.tostring(c) for c in el)
         for child in list(el):
             el.remove(child)
@@ -121,7 +124,6 @@ def redact(data: bytes, pgns: list[str] = (), *, limit: int = 60_000) -> str:
     text_bytes = _NINE_DIGITS.sub(b"[PGN?]", text_bytes)
     text_bytes = _BASE64_RUN.sub(lambda m: m.group(0)[:24] + f"…[{len(m.group(0))} chars]".encode(), text_bytes)
     text = text_bytes.decode("utf-8", errors="replace")
-    text = ZOEKSLEUTEL_RE.sub(lambda m: f"{m.group(1)}.{m.group(2)}.[zoeksleutel REDACTED]", text)
     if len(text) > limit:
         text = text[:limit] + f"\n… [{len(text) - limit} more characters]"
     return text

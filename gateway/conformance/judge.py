@@ -25,7 +25,8 @@ from ..wsse import Policy, TrustStore, ns, verify_response
 from ..wsse.errors import SecurityError
 from ..wsse.faults import read_fault
 from ..wsse.xmlparse import parse_untrusted
-from .evidence import AP_NS
+from .. import contracts
+from ..contracts import OSO_NS
 
 _ID = f"{{{ns.WSU}}}Id"
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512, "sha1": hashes.SHA1}
@@ -48,7 +49,6 @@ class Answer:
     fault: dict = field(default_factory=dict)
     payload: str | None = None  # the Body child's local name
     resultaat: str | None = None
-    verzameldatum: str | None = None
     dossier: bytes | None = None  # the released dossier (the one child of <dossier>), serialised
     has_security: bool = False
     has_signature: bool = False
@@ -211,7 +211,7 @@ def _signature_parts(answer: Answer, root: etree._Element, header: etree._Elemen
 
 def read_answer(data: bytes, *, status: int | None = None, request_message_id: str | None = None,
                 request_signature_value: str | None = None, trust: TrustStore | None = None,
-                vendor_oin: str | None = None, schema: etree.XMLSchema | None = None) -> Answer:
+                vendor_oin: str | None = None, check_contract: bool = False) -> Answer:
     answer = Answer(raw=data, status=status)
     try:
         root = parse_untrusted(data)
@@ -232,17 +232,15 @@ def read_answer(data: bytes, *, status: int | None = None, request_message_id: s
         answer.is_fault = payload.tag == _q(ns.SOAP11, "Fault")
         if answer.is_fault:
             answer.fault = read_fault(payload)
-        elif payload.tag == _q(AP_NS, "documentResponse"):
-            answer.resultaat = _text(payload.find(_q(AP_NS, "resultaat")))
-            answer.verzameldatum = _text(payload.find(_q(AP_NS, "dossierVerzameldatum")))
-            holder = payload.find(_q(AP_NS, "dossier"))
+        elif payload.tag == _q(OSO_NS, "documentResponse"):
+            answer.resultaat = _text(payload.find(_q(OSO_NS, "resultaat")))
+            holder = payload.find(_q(OSO_NS, "dossier"))
             if holder is not None:
                 content = [c for c in holder if isinstance(c.tag, str)]
                 answer.dossier = etree.tostring(content[0]) if content else b""
-            if schema is not None and not schema.validate(payload):
-                err = schema.error_log.last_error
-                answer.xsd_problem = (err.message if err else "the Body does not conform")[:300]
-        elif schema is not None:
+            if check_contract:
+                answer.xsd_problem = contracts.schema_error(payload)
+        elif check_contract:
             answer.xsd_problem = f"the Body holds {answer.payload}, not a documentResponse"
     if header is not None:
         answer.relates_to = _text(header.find(_q(ns.WSA, "RelatesTo")))

@@ -2,7 +2,8 @@
 
 The suite starts its own TC (the gateway app on a local port, own SQLite in the run's folder) and registers the
 vendor's OIN, school and aanleverpunt beside its own target schools. The vendor configures that TC's URL for
-sessiecontrole. Then the suite opens sessions in its TC (as the target it plays) and sends documentRequests: the
+sessiecontrole, and that TC's OSR-style register (``…/osr``) to find whose the suite's doel aanleverpunten are: a
+documentRequest counts only when the vendor registered for its doel aanleverpunt signed it. Then the suite opens sessions in its TC (as the target it plays) and sends documentRequests: the
 happy path for each test pupil, requests the chain's rules refuse, and hostile requests that the profile refuses.
 Each answer is read part by part (``judge.read_answer``), what the TC saw is read from its observer, and every
 scenario of the catalogue's source role gets a verdict with its evidence.
@@ -13,27 +14,28 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 
+from .. import contracts
 from ..oso import zoeksleutel as zs
 from ..oso.register import Aanleverpunt, School, Sector, Vendor
 from ..wsse import Credentials, TrustStore, sign_envelope
 from . import mutations
 from .catalogue import SOURCE
-from .evidence import AP_NS, HttpExchange, find_pgns, without_dossier
+from .evidence import HttpExchange, find_pgns, without_dossier
 from .judge import Answer, read_answer
 from .live import LiveView
 from .results import ERROR, FAILED, NOT_APPLICABLE, PASSED, Result, RunReport
 from .serving import TlsSettings
 from .tc import SuiteTc, TcObservation
 
-AP_ACTION = "urn:oso-gateway:aanleverpunt:1/document"
-AP_RESPONSE_ACTION = AP_ACTION + "Response"
+_DOCUMENT = contracts.service("aanleverpunt").operation("document")
+AP_ACTION, AP_RESPONSE_ACTION = _DOCUMENT.action, _DOCUMENT.response_action
 SUITE_NAME = "OSO conformance suite (TEST ONLY)"
 DOEL_PO, DOEL_VO = "99PO", "99VO"
 OVERSTAP, BINNENBRIN = "overstapdossier", "overdrachtbinnenbrin"
@@ -141,9 +143,6 @@ class SourceSuite:
         self.other = Credentials.from_files(options.other_cert, options.other_key) if options.other_cert else None
         self.probes: list[Probe] = []
         self._http = None
-        from ..web.app import load_schema
-
-        self.schema = load_schema("aanleverpunt-1.xsd")
         self.rk_po, self.rk_vo, self.rk_bb = _rk(DOEL_PO, "999"), _rk(DOEL_VO, "999"), _rk(options.brin, "998")
 
     # ---------------------------------------------------------------------------------------------- set-up
@@ -166,6 +165,12 @@ class SourceSuite:
                             Aanleverpunt(self.rk_vo, DOEL_VO, "00", suite, doel_url),
                             Aanleverpunt(self.rk_bb, o.brin, o.vestiging, suite, doel_url)])
         return self.tc.url
+
+    @property
+    def osr_url(self) -> str:
+        """The suite's OSR-style register (its doel aanleverpunten, with their vendor): the vendor's source resolves
+        whose a doel aanleverpunt is here."""
+        return self.tc.base_url + "/osr"
 
     def close(self) -> None:
         self.tc.stop()
@@ -201,17 +206,21 @@ class SourceSuite:
     def _key(self, pgn: str, doel_brin: str, bron_brin: str | None = None) -> tuple[str, str]:
         return zs.maak(self.o.chain_key, pgn=pgn, bron_brin=bron_brin or self.o.brin, doel_brin=doel_brin)
 
+    def doel_rk(self, doel_brin: str) -> str:
+        return {DOEL_PO: self.rk_po, DOEL_VO: self.rk_vo}.get(doel_brin, self.rk_bb)
+
     def document_request(self, sessie_id: str, *, pgn: str, doel_brin: str, overdrachtsoort: str = OVERSTAP,
-                         verzameldatum: date | None = None) -> bytes:
-        """An unsigned envelope holding a documentRequest of the contract (xsd/aanleverpunt-1.xsd)."""
+                         verzameldatum: datetime | None = None) -> bytes:
+        """An unsigned envelope holding a documentRequest of the contract (xsd/overstapservice-20200910.xsd)."""
         key, frag = self._key(pgn, doel_brin)
-        E = lambda name, text: f"<ap:{name}>{text}</ap:{name}>"  # noqa: E731
-        body = ('<ap:documentRequest xmlns:ap="%s">' % AP_NS + E("sessieId", sessie_id)
-                + E("bronRouteringskenmerk", self.o.routeringskenmerk) + E("bronBrin", self.o.brin)
-                + E("doelBrin", doel_brin) + E("overdrachtsoort", overdrachtsoort) + E("zoeksleutel", key)
-                + E("pgnfrag", frag)
+        E = lambda name, text: f"<oso:{name}>{text}</oso:{name}>"  # noqa: E731
+        body = ('<oso:documentRequest xmlns:oso="%s">' % contracts.OSO_NS + E("bronBrin", self.o.brin)
+                + E("bronRouteringsKenmerk", self.o.routeringskenmerk) + E("doelBrin", doel_brin)
+                + E("doelRouteringsKenmerk", self.doel_rk(doel_brin))
+                + E("zoeksleutelPgnfrag", E("zoeksleutel", key) + E("pgnfrag", frag))
+                + E("overdrachtsoort", overdrachtsoort) + E("sessieId", sessie_id)
                 + (E("dossierVerzameldatum", verzameldatum.isoformat()) if verzameldatum else "")
-                + "</ap:documentRequest>")
+                + "</oso:documentRequest>")
         return _ENVELOPE % body.encode()
 
     def sign(self, envelope: bytes, *, creds: Credentials | None = None, to: str | None = None, **kw):
@@ -233,8 +242,7 @@ class SourceSuite:
 
     def _session(self, pgn: str, doel_brin: str, overdrachtsoort: str = OVERSTAP) -> str:
         key, frag = self._key(pgn, doel_brin)
-        doel_rk = {DOEL_PO: self.rk_po, DOEL_VO: self.rk_vo}.get(doel_brin, self.rk_bb)
-        return self.tc.open_session(self.creds.oin, doel_brin=doel_brin, doel_routeringskenmerk=doel_rk,
+        return self.tc.open_session(self.creds.oin, doel_brin=doel_brin, doel_routeringskenmerk=self.doel_rk(doel_brin),
                                     bron_brin=self.o.brin, overdrachtsoort=overdrachtsoort, zoeksleutel=key,
                                     pgnfrag=frag)
 
@@ -246,13 +254,13 @@ class SourceSuite:
         if ex.error is None:
             probe.answer = read_answer(ex.response, status=ex.status, request_message_id=mid,
                                        request_signature_value=sv, trust=self.trust, vendor_oin=self.o.vendor_oin,
-                                       schema=self.schema)
+                                       check_contract=True)
         self.probes.append(probe)
         self.view.step(f"{name}: {_outcome(probe)}")
         return probe
 
     def _request(self, name: str, purpose: str, pgn: str, doel_brin: str, *, overdrachtsoort: str = OVERSTAP,
-                 sessie_pgn: str | None = None, sessie_id: str | None = None, verzameldatum: date | None = None,
+                 sessie_pgn: str | None = None, sessie_id: str | None = None, verzameldatum: datetime | None = None,
                  hostile: bool = False, mutate: Callable[[bytes], bytes] | None = None, **sign_kw) -> Probe:
         """Open a session (for ``sessie_pgn``, default the pupil asked for) and send a signed documentRequest."""
         if sessie_id is None:
@@ -283,7 +291,7 @@ class SourceSuite:
         if p.zonder_toestemming:
             self._request("zonder-toestemming", "VO-VO dossier without toestemming", p.zonder_toestemming, DOEL_VO)
         self._request("verzameldatum", "dossierVerzameldatum a year ahead", p.popo, DOEL_PO,
-                      verzameldatum=date.today() + timedelta(days=365))
+                      verzameldatum=datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=365))
         self._request("sessie-afwijkend", "session opened for another pupil", p.popo, DOEL_PO, sessie_pgn=p.onbekend)
         self._request("sessie-onbekend", "a sessieId the TC never issued", p.popo, DOEL_PO,
                       sessie_id=str(uuid.uuid4()))
@@ -325,14 +333,15 @@ class SourceSuite:
         self._request("from-mismatch", "wsa:From with another OIN", p.popo, DOEL_PO, hostile=True,
                       from_oin=OTHER_OIN)
         self._request("soapaction-mismatch", "SOAPAction differs from wsa:Action", p.popo, DOEL_PO, hostile=True,
-                      soap_action="urn:oso-gateway:aanleverpunt:1/iets-anders")
+                      soap_action=f"{contracts.OSO_NS}/iets-anders")
         self.view.end()
 
     def run(self) -> RunReport:
         report = RunReport(SOURCE, {
             "under test": self.o.endpoint, "vendor OIN": self.o.vendor_oin,
             "routeringskenmerk": self.o.routeringskenmerk, "BRIN": self.o.brin,
-            "suite Traffic Center": self.tc.url, "suite OIN": self.creds.oin}, secrets=self.o.pupils.all())
+            "suite Traffic Center": self.tc.url, "suite OSR": self.osr_url, "suite OIN": self.creds.oin},
+            secrets=self.o.pupils.all())
         self.exchange_all()
         report.judge(_graders(), self, self.view)
         if self.o.bundles is None:
@@ -459,7 +468,7 @@ def _inzage(suite, s):
     if suite.o.pupils.zonder_inzage is None:
         return Result(s, NOT_APPLICABLE, "no pupil without inzage was named (--pupil-zonder-inzage BSN): prepare a "
                       "PO dossier without inzage and name its pupil")
-    return _expect_result(suite, s, "zonder-inzage", "InzageOntbreekt", release=False)
+    return _expect_result(suite, s, "zonder-inzage", "LeerlinginfoNietOpvraagbaar", release=False)
 
 
 @grader("OSO-BRON-TOESTEMMING-ONTBREEKT")
@@ -467,7 +476,7 @@ def _toestemming(suite, s):
     if suite.o.pupils.zonder_toestemming is None:
         return Result(s, NOT_APPLICABLE, "no pupil without toestemming was named (--pupil-zonder-toestemming BSN): "
                       "prepare a VO-VO dossier without consent and name its pupil")
-    return _expect_result(suite, s, "zonder-toestemming", "ToestemmingOntbreekt", release=False)
+    return _expect_result(suite, s, "zonder-toestemming", "LeerlinginfoNietOpvraagbaar", release=False)
 
 
 @grader("OSO-BRON-VERZAMELDATUM")
@@ -485,7 +494,7 @@ def _andere_leverancier(suite, s):
     if suite.other is None:
         return Result(s, NOT_APPLICABLE, "the suite holds no second trusted certificate of another OIN (give "
                       "--other-cert/--other-key, or let the suite make its own TEST PKI)")
-    return _expect_result(suite, s, "andere-leverancier", "SessieAfwijkend", release=False)
+    return _expect_result(suite, s, "andere-leverancier", "LeverancierNietGeautoriseerd", release=False)
 
 
 @grader("OSO-BRON-SESSIE-ONBEKEND")
@@ -611,7 +620,7 @@ def _xsd(suite, s):
         if a.is_fault:
             return "answered a Fault where a documentResponse was due"
         return a.xsd_problem
-    return _over_answers(suite, s, check, "every documentResponse is valid against xsd/aanleverpunt-1.xsd")
+    return _over_answers(suite, s, check, f"every documentResponse is valid against xsd/{contracts.XSD_FILE}")
 
 
 # ---- the dossiers
@@ -726,8 +735,9 @@ def _first(suite, s):
             evidence += [p.exchange] + suite.tc_evidence(mine[:1])
         elif timely[0].resultaat != "Geslaagd":
             c = timely[0]
-            fields = ", ".join(f"{k} {c.fields[k]}" for k in ("aanvragerOin", "bronRouteringskenmerk", "bronBrin",
-                                                              "doelBrin", "overdrachtsoort") if k in c.fields)
+            fields = ", ".join(f"{k} {c.fields[k]}" for k in ("bronBrin", "bronRouteringsKenmerk", "doelBrin",
+                                                              "doelRouteringsKenmerk", "overdrachtsoort")
+                               if k in c.fields)
             problems.append(f"{p.name}: the TC refused the vendor's sessiecontrole with {c.resultaat} (it sent "
                             f"{fields})")
             evidence += [p.exchange] + suite.tc_evidence([c])

@@ -19,11 +19,11 @@ SecuredEndpoint). The run ends when every transfer was seen to its end (afmeldin
 quiet period, or at ``--timeout``; then every scenario of the target role gets a verdict.
 
 For binnen-BRIN the TC hands out every active aanleverpunt of the school: the suite's (which releases the test
-pupil's dossier) and the vendor's own target aanleverpunt, whose documentEndpoint in the suite's register is the
-suite's test school too (it answers OnbekendAanleverpunt: that aanleverpunt is not the suite's). That answer is
-signed by the suite, not by the vendor the TC names for the aanleverpunt (``leverancierOin``), so a target that
-checks the signer does not believe it and reports it as an answer that did not verify. So that transfer also shows
-whether afmelding reports both aanleverpunten, and the TC closes it with the best.
+pupil's dossier) and the vendor's own target aanleverpunt, whose address in the suite's register is the suite's test
+school too (it answers OnbekendAanleverpunt: that aanleverpunt is not the suite's). That answer is signed by the
+suite, not by the vendor the TC names for the aanleverpunt (``leverancierOin``), so a target that checks the signer
+does not believe it and reports it as an answer that did not verify. So that transfer also shows whether afmelding
+reports the best result over both aanleverpunten, with the aanleverpunt that gave it.
 """
 
 from __future__ import annotations
@@ -36,18 +36,19 @@ from pathlib import Path
 
 from lxml import etree
 
+from .. import contracts
 from ..oso import trafficcenter as rules
 from ..oso import zoeksleutel as zs
 from ..oso.register import Aanleverpunt, School, Sector, Vendor
-from ..oso.resultaat import SUCCESS, best
+from ..oso.resultaat import CODES, SUCCESS, best_index
 from ..oso.trafficcenter import Leerling
 from ..wsse import Credentials, MemoryReplayStore
 from .catalogue import TARGET
-from .evidence import AP_NS, HttpExchange, find_pgns
+from .evidence import HttpExchange, find_pgns
 from .live import LiveView
 from .results import ERROR, FAILED, NOT_APPLICABLE, PASSED, Result, RunReport
 from .serving import TlsSettings
-from .tc import TC_NS, SuiteTc, TcObservation
+from .tc import SuiteTc, TcObservation, _fields as body_fields
 
 TEST_BRIN, TEST_RK = "00YY", "0000000700000YY00931"
 STORING_BRIN, STORING_RK = "01YY", "0000000700000YY01931"
@@ -104,16 +105,17 @@ class LocalSessiecontrole:
     def __init__(self, tc: SuiteTc, oin: str):
         self.tc, self.oin = tc, oin
 
-    def sessiecontrole(self, verzoek, *, aanvrager_oin: str, **_context):
+    def sessiecontrole(self, verzoek):
         from ..school.uitlevering import Sessiecontrole
 
         now = datetime.now(timezone.utc)
         with self.tc.database.unit_of_work() as repo:
             outcome = rules.sessiecontrole(
-                repo, self.oin, repo.sessie(verzoek.sessie_id, for_update=True), aanvrager_oin=aanvrager_oin,
-                bron_routeringskenmerk=verzoek.bron_routeringskenmerk, bron_brin=verzoek.bron_brin,
-                doel_brin=verzoek.doel_brin, overdrachtsoort=verzoek.overdrachtsoort,
-                leerling=Leerling(verzoek.zoeksleutel, verzoek.pgnfrag, verzoek.koppelsleutel), now=now)
+                repo, self.oin, repo.sessie(verzoek.sessie_id, for_update=True), bron_brin=verzoek.bron_brin,
+                bron_routeringskenmerk=verzoek.bron_routeringskenmerk, doel_brin=verzoek.doel_brin,
+                doel_routeringskenmerk=verzoek.doel_routeringskenmerk,
+                leerling=Leerling(verzoek.zoeksleutel, verzoek.pgnfrag, verzoek.koppelsleutel),
+                overdrachtsoort=verzoek.overdrachtsoort, now=now)
             if outcome.sessie is not None:
                 repo.save_sessie(outcome.sessie)
         return Sessiecontrole(outcome.resultaat, outcome.doel_sector)
@@ -126,26 +128,29 @@ class BevindingenSchool:
         self.suite, self.pgn, self.dossier = suite, pgn, dossier
 
     def __call__(self, environ, start_response):
-        vm = environ["oso.verified"]
-        f = {etree.QName(c).localname: (c.text or "").strip() for c in vm.body if isinstance(c.tag, str)}
         from ..school.uitlevering import Verzoek
 
-        verzoek = Verzoek(f.get("sessieId", ""), f.get("bronRouteringskenmerk", ""), f.get("bronBrin", ""),
-                          f.get("doelBrin", ""), f.get("overdrachtsoort", ""), f.get("zoeksleutel"),
-                          f.get("pgnfrag"), f.get("koppelsleutel"))
-        controle = LocalSessiecontrole(self.suite.tc, self.suite.creds.oin).sessiecontrole(verzoek,
-                                                                                         aanvrager_oin=vm.oin)
+        vm = environ["oso.verified"]
+        f = body_fields(vm.body)
+        verzoek = Verzoek(f.get("sessieId", ""), f.get("bronRouteringsKenmerk", ""), f.get("bronBrin", ""),
+                          f.get("doelBrin", ""), f.get("doelRouteringsKenmerk", ""), f.get("overdrachtsoort", ""),
+                          vm.oin, f.get("zoeksleutel"), f.get("pgnfrag"), f.get("koppelsleutel"))
+        controle = LocalSessiecontrole(self.suite.tc, self.suite.creds.oin).sessiecontrole(verzoek)
         resultaat, dossier = controle.resultaat, None
-        if controle.geslaagd:
+        with self.suite.tc.database.unit_of_work(readonly=True) as repo:
+            doel = repo.aanleverpunt(verzoek.doel_routeringskenmerk)
+        if controle.geslaagd and (doel is None or doel.vendor_oin != vm.oin):
+            resultaat = "LeverancierNietGeautoriseerd"
+        elif controle.geslaagd:
             found = zs.zoek([self.suite.o.chain_key], verzoek.zoeksleutel or "", verzoek.pgnfrag or "",
                             bron_brin=verzoek.bron_brin, doel_brin=verzoek.doel_brin, pupils=[(self.pgn, self.pgn)])
             resultaat, dossier = ("OverdrachtGeslaagd", self.dossier) if found else ("LeerlingOnbekend", None)
         response = etree.Element(f"{{{_SOAP}}}Envelope", nsmap={"soapenv": _SOAP})
         body = etree.SubElement(response, f"{{{_SOAP}}}Body")
-        answer = etree.SubElement(body, f"{{{AP_NS}}}documentResponse", nsmap={"ap": AP_NS})
-        etree.SubElement(answer, f"{{{AP_NS}}}resultaat").text = resultaat
+        answer = etree.SubElement(body, contracts.q("documentResponse"), nsmap={"oso": contracts.OSO_NS})
+        etree.SubElement(answer, contracts.q("resultaat")).text = resultaat
         if dossier is not None:
-            etree.SubElement(answer, f"{{{AP_NS}}}dossier").append(etree.fromstring(dossier))
+            etree.SubElement(answer, contracts.q("dossier")).append(etree.fromstring(dossier))
         data = etree.tostring(response, xml_declaration=True, encoding="UTF-8")
         start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(data)))])
         return [data]
@@ -209,7 +214,7 @@ class TargetSuite:
         self._load_pupils()
         self.injector = self.tc.inject_faults(
             lambda body: etree.QName(body).localname == "overdrachtRequest"
-            and body.findtext(f"{{{TC_NS}}}bronBrin") == STORING_BRIN)
+            and body.findtext(contracts.q("bronBrin")) == STORING_BRIN)
         return self.tc.url
 
     @property
@@ -221,14 +226,14 @@ class TargetSuite:
         the bevindingen school; all observed."""
         from ..services import aanleverpunt
         from ..school.uitlevering import Controle
-        from ..web.app import load_schema
+        from ..web.mounts import Mounted, aanleverpunt_mount
         from ..web.security import SecuredEndpoint, SecurityMiddleware
 
         trust = config.trust()
         tls = self.o.tls is not None
         bron = aanleverpunt.Bron(self.tc.database, LocalSessiecontrole(self.tc, self.creds.oin),
                                  lambda: (self.o.chain_key,), Controle(self.o.bundles))
-        app.services[AP_PATH] = aanleverpunt.mount(config, self.creds, trust, self.tc.database, tls=tls, bron=bron)
+        app.services[AP_PATH] = aanleverpunt_mount(config, self.creds, trust, self.tc.database, tls=tls, bron=bron)
         from ..school.synthetisch import genereer_leerling, bouw_dossier
 
         today = datetime.now(timezone.utc).date()
@@ -236,13 +241,12 @@ class TargetSuite:
         dossier = bouw_dossier(ll, "POPO", brin=BEVINDINGEN_BRIN, datum=today, inzage=today,
                                verboden=("cat_verzuim",), schoolnaam="Bevindingenschool (TEST ONLY)")
         self.bevindingen_dossier = dossier
+        contract = contracts.service("aanleverpunt")
         endpoint = SecuredEndpoint(
-            self.creds, trust, config.policy(BEVINDINGEN_PATH, own_oin=self.creds.oin,
-                                             actions=frozenset({f"{AP_NS}/document"})),
-            replay=MemoryReplayStore(), schema=load_schema("aanleverpunt-1.xsd"), require_tls_client=tls,
-            name="bevindingen")
-        app.services[BEVINDINGEN_PATH] = (SecurityMiddleware(BevindingenSchool(self, self.bevindingen_pgn, dossier),
-                                                             endpoint), "aanleverpunt-1.wsdl")
+            self.creds, trust, config.policy(BEVINDINGEN_PATH, own_oin=self.creds.oin, actions=contract.actions),
+            replay=MemoryReplayStore(), service=contract, require_tls_client=tls, name="bevindingen")
+        app.services[BEVINDINGEN_PATH] = Mounted(
+            SecurityMiddleware(BevindingenSchool(self, self.bevindingen_pgn, dossier), endpoint), contract)
         for path in (AP_PATH, BEVINDINGEN_PATH):
             self.tc.observe(path)
 
@@ -442,11 +446,12 @@ def _fields(suite, s):
             continue
         diffs = [name for name, mine, theirs in (
             ("bronBrin", sessie.bron_brin, f.get("bronBrin")), ("doelBrin", sessie.doel_brin, f.get("doelBrin")),
+            ("doelRouteringsKenmerk", sessie.doel_routeringskenmerk, f.get("doelRouteringsKenmerk")),
             ("overdrachtsoort", sessie.overdrachtsoort, f.get("overdrachtsoort")),
             ("zoeksleutel", sessie.zoeksleutel, f.get("zoeksleutel")), ("pgnfrag", sessie.pgnfrag, f.get("pgnfrag")),
             ("koppelsleutel", sessie.koppelsleutel, f.get("koppelsleutel"))) if mine != theirs]
-        if f.get("bronRouteringskenmerk") not in sessie.aanleverpunten:
-            diffs.append("bronRouteringskenmerk (not one the TC handed out)")
+        if f.get("bronRouteringsKenmerk") not in sessie.aanleverpunten:
+            diffs.append("bronRouteringsKenmerk (not one the TC handed out)")
         if diffs:
             problems.append((o, "differs from the session in " + ", ".join(diffs)))
     if problems:
@@ -454,15 +459,6 @@ def _fields(suite, s):
                       suite.evidence([problems[0][0]]), [p for _, p in problems])
     return Result(s, PASSED, f"{len(documents)} documentRequests repeat their session's fields",
                   suite.evidence(documents[:1]))
-
-
-def _afmelding_pairs(obs: TcObservation) -> list[tuple[str, str]]:
-    if obs.body is None:
-        return []
-    out = []
-    for item in obs.body.iter(f"{{{TC_NS}}}aanleverpuntResultaat"):
-        out.append((item.findtext(f"{{{TC_NS}}}routeringskenmerk") or "", item.findtext(f"{{{TC_NS}}}resultaat") or ""))
-    return out
 
 
 def _opened(suite) -> list[str]:
@@ -477,7 +473,8 @@ def _afmelding_sent(suite, s):
         return Result(s, NOT_APPLICABLE, "the vendor opened no session")
     closes = {o.fields.get("sessieId"): o for o in suite.vendor_messages() if o.operation == "afmeldingRequest"}
     open_ = [sid for sid in opened if sid not in closes]
-    refused = [closes[sid] for sid in opened if sid in closes and closes[sid].resultaat not in ("Geslaagd", None)]
+    refused = [closes[sid] for sid in opened
+               if sid in closes and closes[sid].resultaat not in ("OverdrachtGeslaagd", None)]
     if open_:
         return Result(s, FAILED, f"{len(open_)} of {len(opened)} sessions were never closed with afmelding")
     if refused:
@@ -495,33 +492,31 @@ def _best(suite, s):
         "aanleverpunt", "bevindingen") and o.signer_oin == suite.o.vendor_oin]
     # the suite's services sign every answer with the suite's certificate: an answer for an aanleverpunt registered
     # to another vendor (the vendor's own, at binnen-BRIN) is not to be believed (leverancierOin), so a target
-    # reports it as it reports an answer that did not verify, not as what it said
+    # counts it as an answer that did not verify (OngeldigVerzoek), not as what it said
     own_rk = suite.o.routeringskenmerk
     problems, notes = [], []
     for close in closes:
         sid = close.fields.get("sessieId")
-        asked = [(a.fields.get("bronRouteringskenmerk"), a.answer_fields.get("resultaat")) for a in answers
-                 if a.fields.get("sessieId") == sid and a.answer_fields.get("resultaat")]
-        reported = _afmelding_pairs(close)
-        got = dict(reported)
-        wrong = [f"{rk}: answered {code}, reported {got.get(rk, 'nothing')}" for rk, code in asked
-                 if rk != own_rk and got.get(rk) != code]
-        wrong += [f"{rk}: answered {code} signed by the suite, not by your leverancierOin, reported "
-                  f"{got.get(rk, 'nothing')}" for rk, code in asked
-                  if rk == own_rk and (got.get(rk) is None or got.get(rk) in SUCCESS)]
-        order = [rk for rk, _ in reported if rk in dict(asked)]
-        if wrong:
-            problems.append((close, "afmelding does not report what the aanleverpunten answered: " + "; ".join(wrong)))
-        elif order != [rk for rk, _ in asked]:
-            problems.append((close, "afmelding reports the aanleverpunten in another order than they were asked "
-                                    "(ties go to the last one asked)"))
-        elif asked:
-            notes.append(f"session closed with {close.answer_fields.get('sessieResultaat')} = best of "
-                         f"{[c for _, c in asked]} ({best([c for _, c in asked])})")
+        asked = [(a.fields.get("bronRouteringsKenmerk"), a.answer_fields.get("resultaat")) for a in answers
+                 if a.fields.get("sessieId") == sid and a.answer_fields.get("resultaat") in CODES]
+        if not asked:
+            continue
+        counted = [(rk, "OngeldigVerzoek" if rk == own_rk else code) for rk, code in asked]
+        best_rk, best_code = counted[best_index([code for _, code in counted])]
+        reported = (close.fields.get("bronRouteringsKenmerk"), close.fields.get("resultaat"))
+        if reported[1] in SUCCESS and reported[0] == own_rk:
+            problems.append((close, f"afmelding reports {reported[1]} of {own_rk}, whose answer was signed by the "
+                             "suite, not by your leverancierOin"))
+        elif reported != (best_rk, best_code):
+            problems.append((close, f"afmelding reports {reported[1]} of {reported[0]}; the aanleverpunten answered "
+                             f"{[c for _, c in asked]} in this order, so the best is {best_code} of {best_rk} "
+                             "(ties: the last one asked)"))
+        else:
+            notes.append(f"session {sid}: {best_code} of {best_rk} = best of {[c for _, c in counted]}")
     if problems:
         return Result(s, FAILED, problems[0][1], suite.evidence([problems[0][0]]), [p for _, p in problems])
-    return Result(s, PASSED, f"{len(closes)} afmeldingen report each aanleverpunt's answer", suite.evidence(closes[:1]),
-                  notes)
+    return Result(s, PASSED, f"{len(closes)} afmeldingen report the best result and its aanleverpunt",
+                  suite.evidence(closes[:1]), notes)
 
 
 @grader("OSO-DOEL-ZOEKSLEUTEL")
@@ -536,10 +531,10 @@ def _zoeksleutel(suite, s):
         key = o.fields.get("zoeksleutel")
         t = expected.get(key)
         if t is None:
-            problems.append((o, f"a zoeksleutel that is none of the listed pupils' (scheme v1, chain key "
+            problems.append((o, f"a zoeksleutel that is none of the listed pupils' (scheme version 1, chain key "
                                 f"{suite.o.chain_key.kid!r}, BRINs bron then doel)"))
-        elif o.fields.get("pgnfrag") != zs.pgn_kind(t.pgn):
-            problems.append((o, f"pgnfrag {o.fields.get('pgnfrag')!r}; expected {zs.pgn_kind(t.pgn)}"))
+        elif o.fields.get("pgnfrag") != t.zoeksleutel(suite.o.chain_key, suite.o.brin)[1]:
+            problems.append((o, "the pgnfrag is not the one of the chain's scheme for that pupil"))
     if problems:
         return Result(s, FAILED, problems[0][1] + (f" ({len(problems)} messages)" if len(problems) > 1 else ""),
                       suite.evidence([problems[0][0]]))

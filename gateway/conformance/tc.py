@@ -17,6 +17,7 @@ from typing import Callable
 
 from lxml import etree
 
+from .. import contracts
 from ..config import Config
 from ..oso import trafficcenter as rules
 from ..oso.register import Aanleverpunt, School, Vendor
@@ -24,7 +25,7 @@ from ..oso.trafficcenter import Leerling
 from ..wsse.errors import ServerSecurityError
 from .serving import Recorder, Running, TlsSettings, bind
 
-TC_NS = "urn:oso-gateway:trafficcenter:1"
+_NESTED = frozenset({contracts.q("zoeksleutelPgnfrag")})  # read as if its children stood in the Body element
 
 
 @dataclass
@@ -49,12 +50,16 @@ class TcObservation:
 
 
 def _fields(body: etree._Element | None) -> dict[str, str]:
+    """The leaf elements of a Body element by local name (the zoeksleutelPgnfrag's two as well)."""
     if body is None:
         return {}
     out = {}
     for child in body:
-        if isinstance(child.tag, str) and len(child) == 0:
-            out[etree.QName(child).localname] = (child.text or "").strip()
+        if not isinstance(child.tag, str):
+            continue
+        for el in (child if child.tag in _NESTED else (child,)):
+            if isinstance(el.tag, str) and len(el) == 0:
+                out[etree.QName(el).localname] = (el.text or "").strip()
     return out
 
 
@@ -230,9 +235,9 @@ class SuiteTc:
         now = datetime.now(timezone.utc)
         with self.database.unit_of_work() as repo:
             outcome = rules.overdracht(
-                repo, doel_oin, doel_brin=doel_brin, doel_routeringskenmerk=doel_routeringskenmerk,
-                bron_brin=bron_brin, overdrachtsoort=overdrachtsoort, leerling=Leerling(zoeksleutel, pgnfrag),
-                notificatie=None, now=now, sessie_ttl=timedelta(hours=1))
+                repo, doel_oin, bron_brin=bron_brin, bron_routeringskenmerk=None, doel_brin=doel_brin,
+                doel_routeringskenmerk=doel_routeringskenmerk, leerling=Leerling(zoeksleutel, pgnfrag),
+                overdrachtsoort=overdrachtsoort, notificatie=None, now=now, sessie_ttl=timedelta(hours=1))
             if outcome.sessie is None:
                 raise RuntimeError(f"the suite's TC could not open a session: {outcome.resultaat}")
             repo.add_sessie(outcome.sessie)

@@ -62,9 +62,8 @@ def explain(rule: str) -> tuple[str, str]:
 # "gateway" (the gateway's operators).
 RESULT_ACTOR: dict[str, str] = {
     "LeveringGeweigerd": "bron",
-    "DossierNietKlaargezet": "bron",
-    "InzageOntbreekt": "bron",
-    "ToestemmingOntbreekt": "bron",
+    "LeerlinginfoNietBeschikbaar": "bron",
+    "LeerlinginfoNietOpvraagbaar": "bron",
     "VerzameldatumNietBereikt": "doel",
     "LeerlingOnbekend": "doel",
     "SessieAfwijkend": "doel",
@@ -82,7 +81,7 @@ RESULT_ACTOR: dict[str, str] = {
     "TrafficCenterNietBeschikbaar": "gateway",
     "Timeout": "gateway",
 }
-assert set(RESULT_ACTOR) | {"Geslaagd", "OverdrachtGeslaagd"} == set(CODES)
+assert set(RESULT_ACTOR) | {"Geslaagd", "OverdrachtGeslaagd", "NotificatieOntvangen"} == set(CODES)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ it was: ``in`` — a peer's request that the gateway answered (every service beh
 ``out`` is reserved for requests the gateway sends as a client and the peer's answers (not recorded yet).
 
 **No pupil data.** The Body is never kept, and only these elements are read from it, by their contract names
-(xsd/*.xsd), in the contracts' own namespaces, never inside a ``dossier``: the BRINs (``doelBrin``, ``bronBrin``,
-``brin``), the routeringskenmerken (``doelRouteringskenmerk``, ``bronRouteringskenmerk``, ``routeringskenmerk``),
-``sessieId``, ``koppelsleutel``, ``resultaat`` and ``sessieResultaat``. Each value is kept only when it has the
-shape its contract type prescribes (a BRIN is ``[0-9]{2}[A-Z]{2}``, a sessieId a UUID, a resultaat a code of the
-table, …), so a refused message that carries something else in those elements leaves nothing of it here. The
-zoeksleutel, pgnfrag, names, PGNs and the dossier are never read. A koppelsleutel is a random UUID the TC issues
-for a notification: like a sessieId it names a transfer, not a pupil, and is kept so a trace can follow the
-notification flow into its session. A fault's reason is kept with quoted values and long digit runs masked.
+(xsd/overstapservice-20200910.xsd), in the chain's namespace, never inside a ``dossier`` or a ``zoeksleutelPgnfrag``:
+the BRINs (``doelBrin``, ``bronBrin``, ``brin``), the routeringskenmerken (``doelRouteringsKenmerk``,
+``bronRouteringsKenmerk``, ``routeringsKenmerk``), ``sessieId``, ``koppelsleutel`` and ``resultaat`` (the answer's
+result; in an afmeldingRequest, the session's result the target reports). Each value is kept only when it has the
+shape its contract type prescribes (a BRIN is ``[0-9]{2}[A-Z]{2}``, a sessieId a lower-case UUID, a koppelsleutel an
+upper-case GUID, a resultaat a code of the table, …), so a refused message that carries something else in those
+elements leaves nothing of it here. The zoeksleutel, pgnfrag (both derived from the PGN), feedback texts, names,
+PGNs and the dossier are never read. A koppelsleutel is a random GUID the TC issues for a notification: like a
+sessieId it names a transfer, not a pupil, and is kept so a trace can follow the notification flow into its session. A fault's reason is kept with quoted values and long digit runs masked.
 The raw messages are kept only as their SHA-256 digests and sizes.
 """
 
@@ -27,6 +28,7 @@ from datetime import datetime
 from cryptography import x509
 from lxml import etree
 
+from .. import contracts
 from ..oso import identifiers as ids
 from ..oso.resultaat import CODES, SUCCESS
 from ..wsse import ns, oin_of
@@ -35,8 +37,6 @@ from ..wsse.faults import _PREFIXES
 from ..wsse.verify import WSSE_BST
 from ..wsse.xmlparse import DEFAULT_MAX_BYTES, parse_untrusted
 
-CONTRACT_NS = re.compile(r"urn:oso-gateway:[a-z]+:[0-9]+")
-ACTION = re.compile(r"urn:oso-gateway:([a-z]+):[0-9]+/([A-Za-z][A-Za-z0-9]{0,63})")
 _OPERATION = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 _MESSAGE_ID = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]{1,250}")
 _RESPONSE_MESSAGE_ID = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?MessageID\b[^>]*>\s*([^<\s]{1,256})\s*</")
@@ -45,16 +45,15 @@ _DIGITS = re.compile(r"[0-9]{7,}")
 MAX_VALUES = 24  # BRINs / routeringskenmerken kept per entry
 
 BRIN_ELEMENTS = ("doelBrin", "bronBrin", "brin")
-RK_ELEMENTS = ("doelRouteringskenmerk", "bronRouteringskenmerk", "routeringskenmerk")
+RK_ELEMENTS = ("doelRouteringsKenmerk", "bronRouteringsKenmerk", "routeringsKenmerk")
 _SHAPES = {
     **{name: ids.is_brin for name in BRIN_ELEMENTS},
     **{name: ids.is_routeringskenmerk for name in RK_ELEMENTS},
     "sessieId": ids.is_uuid4,
-    "koppelsleutel": ids.is_uuid4,
+    "koppelsleutel": ids.is_koppelsleutel,
     "resultaat": lambda v: v in CODES,
-    "sessieResultaat": lambda v: v in CODES,
 }
-_SKIP = frozenset({"dossier"})  # never looked into
+_SKIP = frozenset({"dossier", "zoeksleutelPgnfrag", "terugkoppeling"})  # never looked into
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ class _Fields:
     resultaat: str | None = None
     sessie_resultaat: str | None = None
 
-    def add(self, path: str, name: str, value: str) -> None:
+    def add(self, path: str, name: str, value: str, *, answer: bool) -> None:
         if name in BRIN_ELEMENTS or name in RK_ELEMENTS:
             target = self.brins if name in BRIN_ELEMENTS else self.rks
             pair = f"{path}={value}"
@@ -134,18 +133,19 @@ class _Fields:
             self.sessie_id = self.sessie_id or value
         elif name == "koppelsleutel":
             self.koppelsleutel = self.koppelsleutel or value
-        elif name == "resultaat" and "." not in path:  # the answer's own result, not one reported inside it
-            self.resultaat = self.resultaat or value
-        elif name == "sessieResultaat":
-            self.sessie_resultaat = self.sessie_resultaat or value
+        elif name == "resultaat" and "." not in path:
+            if answer:  # the answer's own result
+                self.resultaat = self.resultaat or value
+            else:  # a result a request reports: the session's, in afmelding
+                self.sessie_resultaat = self.sessie_resultaat or value
 
 
-def _read_fields(payload: etree._Element | None, fields: _Fields) -> None:
-    """The named elements of a contract Body: the payload's children and grandchildren in a contract namespace."""
+def _read_fields(payload: etree._Element | None, fields: _Fields, *, answer: bool) -> None:
+    """The named elements of a contract Body: the payload's children and grandchildren in the chain's namespace."""
     if payload is None or not isinstance(payload.tag, str):
         return
     q = etree.QName(payload)
-    if not q.namespace or not CONTRACT_NS.fullmatch(q.namespace):
+    if q.namespace != contracts.OSO_NS:
         return
     for child in payload:
         if not isinstance(child.tag, str):
@@ -153,36 +153,38 @@ def _read_fields(payload: etree._Element | None, fields: _Fields) -> None:
         cq = etree.QName(child)
         if cq.namespace != q.namespace or cq.localname in _SKIP:
             continue
-        _take(fields, cq.localname, cq.localname, child)
+        _take(fields, cq.localname, cq.localname, child, answer)
         for grandchild in child:
             if isinstance(grandchild.tag, str):
                 gq = etree.QName(grandchild)
                 if gq.namespace == q.namespace:
-                    _take(fields, f"{cq.localname}.{gq.localname}", gq.localname, grandchild)
+                    _take(fields, f"{cq.localname}.{gq.localname}", gq.localname, grandchild, answer)
 
 
-def _take(fields: _Fields, path: str, name: str, element: etree._Element) -> None:
+def _take(fields: _Fields, path: str, name: str, element: etree._Element, answer: bool) -> None:
     shape = _SHAPES.get(name)
     if shape is None or len(element):
         return
     value = (element.text or "").strip()
     if shape(value):
-        fields.add(path, name, value)
+        fields.add(path, name, value, answer=answer)
 
 
-def body_fields(*payloads: etree._Element | None) -> _Fields:
+def body_fields(request: etree._Element | None, answer: etree._Element | None = None) -> _Fields:
+    """The journal's fields of a request Body and its answer's Body (either may be None)."""
     fields = _Fields([], [])
-    for payload in payloads:
-        _read_fields(payload, fields)
+    _read_fields(request, fields, answer=False)
+    _read_fields(answer, fields, answer=True)
     return fields
 
 
 def operation_of(action: str | None, payload: etree._Element | None = None) -> str | None:
-    """The operation: the last segment of a contract wsa:Action, else the Body element's name without Request."""
+    """The operation: the one whose request carries this wsa:Action, else the last segment of another Action,
+    else the Body element's name without Request."""
     if action:
-        m = ACTION.fullmatch(action)
-        if m:
-            return m.group(2)
+        op = contracts.operation_for_action(action)
+        if op is not None:
+            return op.name
         tail = action.rstrip("/").rsplit("/", 1)[-1]
         if _OPERATION.fullmatch(tail):
             return tail

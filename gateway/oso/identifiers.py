@@ -1,14 +1,18 @@
-"""Identifiers of the chain: BRIN, vestiging, OIN, routeringskenmerk, BSN and onderwijsnummer."""
+"""Identifiers of the chain: BRIN, vestiging, OIN, routeringskenmerk, sessieId, koppelsleutel, BSN and
+onderwijsnummer."""
 
 from __future__ import annotations
 
 import re
+import uuid
 
 BRIN = re.compile(r"[0-9]{2}[A-Z]{2}")
 VESTIGING = re.compile(r"[0-9]{2}")
 OIN = re.compile(r"[0-9]{20}")
 ROUTERINGSKENMERK = re.compile(r"[0-9A-Z]{20}")
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+# the TC's koppelsleutel: an upper-case GUID, as in every public example
+KOPPELSLEUTEL = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
 
 
 def is_brin(value: str) -> bool:
@@ -29,6 +33,23 @@ def is_routeringskenmerk(value: str) -> bool:
 
 def is_uuid4(value: str) -> bool:
     return isinstance(value, str) and UUID4.fullmatch(value) is not None
+
+
+def is_koppelsleutel(value: str) -> bool:
+    return isinstance(value, str) and KOPPELSLEUTEL.fullmatch(value) is not None
+
+
+def new_koppelsleutel() -> str:
+    """A fresh koppelsleutel: a random GUID (version 4), upper case."""
+    return str(uuid.uuid4()).upper()
+
+
+def school_oin(brin: str) -> str:
+    """A school's OIN as the OSR examples show it: ``00000007`` (the BRIN register) + ``000`` + BRIN + ``00000``
+    (0000000700000AV00000 for 00AV; the pattern is inferred from the examples, oso-wire.md §3.7)."""
+    if not is_brin(brin):
+        raise ValueError(f"BRIN {brin!r} is malformed")
+    return f"00000007000{brin}00000"
 
 
 def _digits(value: str) -> list[int] | None:

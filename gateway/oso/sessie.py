@@ -61,7 +61,8 @@ class Sessie:
     koppelsleutel: str | None = None
     status: Status = Status.OPEN
     controles: tuple[str, ...] = ()  # routeringskenmerken that passed sessiecontrole, in order
-    resultaat: str | None = None
+    resultaat: str | None = None  # the best result the doel reported in its afmelding
+    resultaat_aanleverpunt: str | None = None  # the routeringskenmerk that gave it
     afgemeld: datetime | None = None
     versie: int = field(default=0, compare=False)
 
@@ -85,5 +86,6 @@ class Sessie:
         current = self.at(now)
         return current._step(Stap.SESSIECONTROLE, controles=current.controles + (routeringskenmerk,))
 
-    def afmelding(self, resultaat: str, now: datetime) -> "Sessie":
-        return self.at(now)._step(Stap.AFMELDING, resultaat=resultaat, afgemeld=now)
+    def afmelding(self, resultaat: str, routeringskenmerk: str, now: datetime) -> "Sessie":
+        return self.at(now)._step(Stap.AFMELDING, resultaat=resultaat, resultaat_aanleverpunt=routeringskenmerk,
+                                  afgemeld=now)

@@ -5,13 +5,13 @@ raises for a request the rules refuse. The spyne service fetches, calls, and sto
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, Sequence
+from typing import Protocol
 
+from . import identifiers as ids
 from .register import Aanleverpunt, School, Vendor
-from .resultaat import CODES, best
+from .resultaat import CODES
 from .sessie import REFUSAL, IllegalStep, Sessie, Status
 
 BINNEN_BRIN = "overdrachtbinnenbrin"
@@ -40,37 +40,44 @@ class Leerling:
         return by_key != (self.koppelsleutel is not None) and (by_key or self.zoeksleutel is None)
 
 
+OV, SWV = "OV", "SWV"
+SWV_DOSSIER = "swv-dossier"
+
+
 @dataclass(frozen=True)
 class Notificatie:
+    """A notification the TC registered (meldenNotificatie): the koppelsleutel is valid for this triple only,
+    bron aanleverpunt - koppelsleutel - doel aanleverpunt."""
+
     koppelsleutel: str
     bron_routeringskenmerk: str
     bron_brin: str
     doel_brin: str
     doel_routeringskenmerk: str
-    overdrachtsoort: str
-    zoeksleutel: str
-    pgnfrag: str
+    overdrachtsoort: str  # the transfer the koppelsleutel opens: the earlier session's (OV), swv-dossier (SWV)
+    doel: str  # OV | SWV
     aangemaakt: datetime
     verloopt: datetime
+    sessie_id: str | None = None  # OV: the earlier session the notification is about
+    aanvraagdatum: datetime | None = None  # OV: when that session's documentRequest came
 
 
 @dataclass(frozen=True)
 class Terugkoppeling:
+    """Feedback an SWV system (bron of the feedback) registered for a school's LAS (doel), by koppelsleutel."""
+
     bron_routeringskenmerk: str
-    sessie_id: str | None
-    koppelsleutel: str | None
+    doel_routeringskenmerk: str
+    koppelsleutel: str
     tekst: str
     ontvangen: datetime
 
 
 @dataclass(frozen=True)
 class AanleverpuntInfo:
-    """An aanleverpunt as handed to a target: where to ask, for which school, and whose signature to believe."""
+    """An aanleverpunt as handed to a target: where to ask, and whose signature to believe."""
 
     routeringskenmerk: str
-    brin: str
-    vestiging: str
-    schoolnaam: str
     document_url: str
     leverancier_oin: str  # the vendor registered for it: the only signer of its answers a target may believe
 
@@ -81,7 +88,6 @@ class Outcome:
     sessie: Sessie | None = None  # to store (new or changed)
     aanleverpunten: tuple[AanleverpuntInfo, ...] = ()
     doel_sector: str | None = None
-    sessie_resultaat: str | None = None
     notificatie: Notificatie | None = None
     terugkoppeling: Terugkoppeling | None = None
     endpoint: str | None = None
@@ -95,11 +101,8 @@ def _qualified(register: RegisterView, oin: str) -> bool:
     return vendor is not None and vendor.gekwalificeerd
 
 
-def _info(register: RegisterView, ap: Aanleverpunt) -> AanleverpuntInfo:
-    schools = {s.vestiging: s for s in register.schools(ap.brin)}
-    school = schools.get(ap.vestiging) or next(iter(schools.values()), None)
-    return AanleverpuntInfo(ap.routeringskenmerk, ap.brin, ap.vestiging, school.naam if school else ap.brin,
-                            ap.document_url, ap.vendor_oin)
+def _info(ap: Aanleverpunt) -> AanleverpuntInfo:
+    return AanleverpuntInfo(ap.routeringskenmerk, ap.document_url, ap.vendor_oin)
 
 
 def _active_sources(register: RegisterView, brin: str) -> list[Aanleverpunt]:
@@ -116,20 +119,32 @@ def _doel_allowed(register: RegisterView, caller: str, doel_brin: str, doel_rk: 
     return None
 
 
+def _own_aanleverpunt(register: RegisterView, caller: str, brin: str, rk: str) -> str | None:
+    """None when ``rk`` is an active aanleverpunt of ``brin`` served by the (qualified) caller, else the code."""
+    ap = register.aanleverpunt(rk)
+    if ap is None or not ap.actief or ap.brin != brin:
+        return "OnbekendAanleverpunt"
+    if ap.vendor_oin != caller or not _qualified(register, caller):
+        return "LeverancierNietGeautoriseerd"
+    return None
+
+
 def overdracht(
     register: RegisterView,
     caller: str,
     *,
+    bron_brin: str,
+    bron_routeringskenmerk: str | None,
     doel_brin: str,
     doel_routeringskenmerk: str,
-    bron_brin: str,
-    overdrachtsoort: str,
     leerling: Leerling,
+    overdrachtsoort: str,
     notificatie: Notificatie | None,
     now: datetime,
     sessie_ttl: timedelta,
 ) -> Outcome:
-    """Step 1: open a session for a target, with the source aanleverpunten to ask."""
+    """Step 1: open a session for a target, with the source aanleverpunten to ask (all active ones of the bron
+    school, or only ``bron_routeringskenmerk`` when the target names one)."""
     if not leerling.valid:
         return Outcome("OngeldigVerzoek")
     refusal = _doel_allowed(register, caller, doel_brin, doel_routeringskenmerk)
@@ -139,11 +154,15 @@ def overdracht(
         return Outcome("GeenRelatieMetDoel")
     if not register.schools(bron_brin):
         return Outcome("VerstrekkerNietBekend")
-    sources = _active_sources(register, bron_brin)
     if not register.aanleverpunten(bron_brin):
         return Outcome("GeenAanleverpunt")
+    sources = _active_sources(register, bron_brin)
     if not sources:
         return Outcome("VerstrekkerNietBekend")  # known school, but no qualified vendor serves it
+    if bron_routeringskenmerk is not None:
+        sources = [ap for ap in sources if ap.routeringskenmerk == bron_routeringskenmerk]
+        if not sources:
+            return Outcome("OnbekendAanleverpunt")
     if leerling.koppelsleutel is not None:
         n = notificatie
         if (n is None or n.koppelsleutel != leerling.koppelsleutel or now >= n.verloopt
@@ -167,7 +186,7 @@ def overdracht(
         pgnfrag=leerling.pgnfrag,
         koppelsleutel=leerling.koppelsleutel,
     )
-    return Outcome("Geslaagd", sessie=sessie, aanleverpunten=tuple(_info(register, ap) for ap in sources))
+    return Outcome("Geslaagd", sessie=sessie, aanleverpunten=tuple(_info(ap) for ap in sources))
 
 
 def sessiecontrole(
@@ -175,23 +194,27 @@ def sessiecontrole(
     caller: str,
     sessie: Sessie | None,
     *,
-    aanvrager_oin: str,
-    bron_routeringskenmerk: str,
     bron_brin: str,
+    bron_routeringskenmerk: str,
     doel_brin: str,
-    overdrachtsoort: str,
+    doel_routeringskenmerk: str,
     leerling: Leerling,
+    overdrachtsoort: str,
     now: datetime,
 ) -> Outcome:
     """Step 3: a source checks that a documentRequest matches the session, before it answers.
 
-    ``aanvrager_oin`` is the OIN that signed the documentRequest: it must be the vendor that opened the session,
-    else anyone who learnt a sessieId and a zoeksleutel could fetch the dossier while the session is open."""
+    The doel aanleverpunt binds the session to its requester: only the target that opened the session named it, and
+    the source believes a documentRequest only from the vendor registered for that aanleverpunt. A party that
+    learnt a sessieId and a zoeksleutel gets ``OnbekendAanleverpunt`` here when it names its own aanleverpunt, and is
+    refused by the source when it names the real one."""
     if not leerling.valid:
         return Outcome("OngeldigVerzoek")
-    ap = register.aanleverpunt(bron_routeringskenmerk)
-    if ap is None or not ap.actief or ap.vendor_oin != caller or not _qualified(register, caller):
-        return Outcome("OnbekendAanleverpunt")
+    if not register.schools(bron_brin):
+        return Outcome("VerstrekkerNietBekend")
+    refusal = _own_aanleverpunt(register, caller, bron_brin, bron_routeringskenmerk)
+    if refusal:
+        return Outcome(refusal)
     if sessie is None:
         return Outcome("SessieOnbekend")
     if overdrachtsoort == BINNEN_BRIN and bron_brin != doel_brin:
@@ -200,10 +223,11 @@ def sessiecontrole(
     if current.status is not Status.OPEN:
         # an expiry noticed now is stored, so the register of sessions tells the truth
         return Outcome(REFUSAL[current.status], sessie=current if current != sessie else None)
+    if doel_routeringskenmerk != sessie.doel_routeringskenmerk:
+        return Outcome("OnbekendAanleverpunt")
     matches = (
-        ap.brin == bron_brin == sessie.bron_brin
+        bron_brin == sessie.bron_brin
         and doel_brin == sessie.doel_brin
-        and aanvrager_oin == sessie.doel_vendor_oin
         and overdrachtsoort == sessie.overdrachtsoort
         and bron_routeringskenmerk in sessie.aanleverpunten
         and (leerling.zoeksleutel, leerling.pgnfrag, leerling.koppelsleutel)
@@ -220,86 +244,107 @@ def afmelding(
     caller: str,
     sessie: Sessie | None,
     *,
-    resultaten: Sequence[tuple[str, str]],
+    bron_brin: str,
+    bron_routeringskenmerk: str,
+    doel_brin: str,
+    doel_routeringskenmerk: str,
+    resultaat: str,
     now: datetime,
 ) -> Outcome:
-    """Step 5: the target closes the session with what each aanleverpunt answered, in the order asked."""
+    """Step 5: the target closes the session with the best result over all aanleverpunten asked, and the aanleverpunt
+    that gave it. The TC acknowledges with ``OverdrachtGeslaagd`` ("the afmelding was received correctly")."""
     if sessie is None:
         return Outcome("SessieOnbekend")
     if caller != sessie.doel_vendor_oin:
         return Outcome("LeverancierNietGeautoriseerd")
-    if not resultaten or any(rk not in sessie.aanleverpunten or r not in CODES for rk, r in resultaten):
+    if doel_routeringskenmerk != sessie.doel_routeringskenmerk:
+        return Outcome("OnbekendAanleverpunt")
+    if (bron_brin != sessie.bron_brin or doel_brin != sessie.doel_brin
+            or bron_routeringskenmerk not in sessie.aanleverpunten):
         return Outcome("SessieAfwijkend")
-    overall = best([r for _, r in resultaten])
+    if resultaat not in CODES:
+        return Outcome("OngeldigVerzoek")
     try:
-        closed = sessie.afmelding(overall, now)
+        closed = sessie.afmelding(resultaat, bron_routeringskenmerk, now)
     except IllegalStep as step:
         return Outcome(step.resultaat)
-    return Outcome("Geslaagd", sessie=closed, sessie_resultaat=overall)
+    return Outcome("OverdrachtGeslaagd", sessie=closed)
 
 
 def melden_notificatie(
     register: RegisterView,
     caller: str,
     *,
+    bron_brin: str,
     bron_routeringskenmerk: str,
     doel_brin: str,
     doel_routeringskenmerk: str,
-    overdrachtsoort: str,
-    zoeksleutel: str,
-    pgnfrag: str,
+    doel: str,
+    sessie_id: str | None,
+    aanvraagdatum: datetime | None,
+    sessie: Sessie | None,
     now: datetime,
     ttl: timedelta,
 ) -> Outcome:
-    """SWV flow: a source announces a dossier for a target; the TC issues a koppelsleutel and tells the source
-    where the target's notification endpoint is."""
-    ap = register.aanleverpunt(bron_routeringskenmerk)
-    if ap is None or not ap.actief or ap.vendor_oin != caller or not _qualified(register, caller):
-        return Outcome("OnbekendAanleverpunt")
-    doel = register.aanleverpunt(doel_routeringskenmerk)
-    if (doel is None or not doel.actief or doel.brin != doel_brin or doel.notificatie_url is None
-            or not _qualified(register, doel.vendor_oin)):
+    """A source announces something to a target; the TC issues a koppelsleutel for the triple (bron aanleverpunt,
+    koppelsleutel, doel aanleverpunt) and names the target's notification endpoint.
+
+    ``doel`` OV: an update of a dossier the source served earlier, in session ``sessie_id`` (which it asked the TC
+    about: its aanleverpunt passed sessiecontrole in it) for the same doel. ``doel`` SWV: a dossier for a
+    samenwerkingsverband; the koppelsleutel opens an swv-dossier transfer."""
+    refusal = _own_aanleverpunt(register, caller, bron_brin, bron_routeringskenmerk)
+    if refusal:
+        return Outcome(refusal)
+    target = register.aanleverpunt(doel_routeringskenmerk)
+    if (target is None or not target.actief or target.brin != doel_brin or target.notificatie_url is None
+            or not _qualified(register, target.vendor_oin)):
         return Outcome("AfnemerNietBekend")
-    if overdrachtsoort == BINNEN_BRIN and ap.brin != doel_brin:
-        return Outcome("GeenRelatieMetDoel")
-    n = Notificatie(str(uuid.uuid4()), ap.routeringskenmerk, ap.brin, doel_brin, doel_routeringskenmerk,
-                    overdrachtsoort, zoeksleutel, pgnfrag, now, now + ttl)
-    return Outcome("Geslaagd", notificatie=n, endpoint=doel.notificatie_url)
+    if doel == OV:
+        if sessie_id is None or aanvraagdatum is None:
+            return Outcome("OngeldigVerzoek")
+        if sessie is None:
+            return Outcome("SessieOnbekend")
+        if (sessie.doel_routeringskenmerk != doel_routeringskenmerk or sessie.doel_brin != doel_brin
+                or sessie.bron_brin != bron_brin or bron_routeringskenmerk not in sessie.controles):
+            return Outcome("SessieAfwijkend")
+        soort = sessie.overdrachtsoort
+    else:
+        soort = SWV_DOSSIER
+    n = Notificatie(ids.new_koppelsleutel(), bron_routeringskenmerk, bron_brin, doel_brin, doel_routeringskenmerk,
+                    soort, doel, now, now + ttl, sessie_id if doel == OV else None,
+                    aanvraagdatum if doel == OV else None)
+    return Outcome("Geslaagd", notificatie=n, endpoint=target.notificatie_url)
 
 
 def melden_terugkoppeling(
     register: RegisterView,
     caller: str,
-    *,
-    bron_routeringskenmerk: str,
-    sessie: Sessie | None,
     notificatie: Notificatie | None,
-    sessie_id: str | None,
-    koppelsleutel: str | None,
+    *,
+    bron_brin: str,
+    bron_routeringskenmerk: str,
+    doel_brin: str,
+    doel_routeringskenmerk: str,
+    koppelsleutel: str,
     tekst: str,
     now: datetime,
 ) -> Outcome:
-    """A source's feedback on a session or a notification; the TC records it and names the target's endpoint."""
-    ap = register.aanleverpunt(bron_routeringskenmerk)
-    if ap is None or not ap.actief or ap.vendor_oin != caller or not _qualified(register, caller):
-        return Outcome("OnbekendAanleverpunt")
-    if (sessie_id is None) == (koppelsleutel is None):
-        return Outcome("OngeldigVerzoek")
-    if sessie_id is not None:
-        if sessie is None or sessie.sessie_id != sessie_id:
-            return Outcome("SessieOnbekend")
-        if bron_routeringskenmerk not in sessie.aanleverpunten:
-            return Outcome("SessieAfwijkend")
-        doel_rk = sessie.doel_routeringskenmerk
-    else:
-        if notificatie is None or notificatie.koppelsleutel != koppelsleutel:
-            return Outcome("KoppelsleutelOnbekend")
-        if notificatie.bron_routeringskenmerk != bron_routeringskenmerk:
-            return Outcome("SessieAfwijkend")
-        doel_rk = notificatie.doel_routeringskenmerk
-    doel = register.aanleverpunt(doel_rk)
-    feedback = Terugkoppeling(bron_routeringskenmerk, sessie_id, koppelsleutel, tekst, now)
-    return Outcome("Geslaagd", terugkoppeling=feedback, endpoint=doel.notificatie_url if doel else None)
+    """An SWV system's feedback for the school whose dossier it received: ``bron`` is the SWV system (the doel of
+    the notification), ``doel`` the school's LAS (its bron). The koppelsleutel must be valid for exactly that
+    triple; the TC records the feedback and names the LAS's endpoint."""
+    refusal = _own_aanleverpunt(register, caller, bron_brin, bron_routeringskenmerk)
+    if refusal:
+        return Outcome(refusal)
+    n = notificatie
+    if (n is None or n.koppelsleutel != koppelsleutel or n.doel_routeringskenmerk != bron_routeringskenmerk
+            or n.doel_brin != bron_brin or n.bron_routeringskenmerk != doel_routeringskenmerk
+            or n.bron_brin != doel_brin):
+        return Outcome("KoppelsleutelOnbekend")
+    las = register.aanleverpunt(doel_routeringskenmerk)
+    if las is None or not las.actief or las.notificatie_url is None:
+        return Outcome("AfnemerNietBekend")
+    feedback = Terugkoppeling(bron_routeringskenmerk, doel_routeringskenmerk, koppelsleutel, tekst, now)
+    return Outcome("Geslaagd", terugkoppeling=feedback, endpoint=las.notificatie_url)
 
 
 def overzicht_aanleverpunt(register: RegisterView, caller: str, *, brin: str,
@@ -313,4 +358,4 @@ def overzicht_aanleverpunt(register: RegisterView, caller: str, *, brin: str,
            if routeringskenmerk is None or ap.routeringskenmerk == routeringskenmerk]
     if not aps:
         return Outcome("GeenAanleverpunt")
-    return Outcome("Geslaagd", aanleverpunten=tuple(_info(register, ap) for ap in aps))
+    return Outcome("Geslaagd", aanleverpunten=tuple(_info(ap) for ap in aps))

@@ -1,18 +1,23 @@
-"""The zoeksleutel: how a pupil is named in the chain without the PGN ever travelling in clear.
+"""The zoeksleutel and pgnfrag: how a pupil is named in the chain without the PGN ever travelling in clear.
 
-**Project choice** (the public algorithm was not found; docs/zoeksleutel.md explains the reasoning):
+**Project choice** (the chain's algorithm is not public; docs/zoeksleutel.md explains the reasoning):
 
-    zoeksleutel = "v1." + kid + "." + base64url( HMAC-SHA256( K, "oso-zoeksleutel/v1" 0x00 bron_brin 0x00
-                                                                 doel_brin 0x00 pgn ) )   (no padding)
-    pgnfrag     = "BSN" or "ONR": which kind of PGN the key was made from, so a source matches against one column.
+    mac         = HMAC-SHA256( K, "oso-zoeksleutel/v1" 0x00 bron_brin 0x00 doel_brin 0x00 pgn )
+    zoeksleutel = base64( 0x01 || len(kid) || kid || mac )                     (standard base64, with padding)
+    pgnfrag     = four digits: int( HMAC-SHA256( K, "oso-pgnfrag/v1" 0x00 bron_brin 0x00 doel_brin 0x00 pgn )[:4] )
+                  mod 10000, zero-padded
 
 ``K`` is a chain key (32 random bytes) that the qualified vendors hold and that never travels in a message; ``kid``
-names it, so keys can be rotated (a source keeps the previous key during a changeover). Without ``K``, a captured
-request tells nothing about the PGN: the 10^9 candidate BSNs cannot be tried. The BRINs of both schools are in the
-MAC, so the same pupil has unrelated zoeksleutels in different transfers between different schools.
+names it, so keys can be rotated (a source keeps the previous key during a changeover). Without ``K`` a captured
+request tells nothing about the PGN: the 10^9 candidate BSNs cannot be tried. The BRINs of both schools are in both
+MACs, so the same pupil has unrelated values in transfers between different schools.
 
-A source matches a zoeksleutel by computing it for each of its pupils of that PGN kind (one HMAC per pupil: ~1 µs)
-and comparing in constant time.
+The pgnfrag is a short check value from the same inputs: it holds no digit of the PGN and, without ``K``, reveals
+nothing of it; with ``K`` it reveals nothing the zoeksleutel does not. It still names a pupil between two schools
+(like the zoeksleutel), so it is pupil data: never journalled, logged or shown.
+
+A source matches a zoeksleutel by computing it for each of its pupils (one HMAC per pupil: ~1 µs) and comparing in
+constant time; the pgnfrag must match too.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import Iterable, TypeVar
 
 from . import identifiers as ids
 
-VERSION = "v1"
+VERSION = 1
 _LABEL = b"oso-zoeksleutel/v1"
+_FRAG_LABEL = b"oso-pgnfrag/v1"
 _KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 PGN_KINDS = ("BSN", "ONR")
 
@@ -84,36 +90,54 @@ def pgn_kind(pgn: str) -> str:
     raise ZoeksleutelError("a PGN is nine digits")
 
 
-def _mac(key: ChainKey, bron_brin: str, doel_brin: str, pgn: str) -> str:
-    msg = b"\x00".join((_LABEL, bron_brin.encode(), doel_brin.encode(), pgn.encode()))
-    return base64.urlsafe_b64encode(hmac.new(key.secret, msg, hashlib.sha256).digest()).rstrip(b"=").decode()
+def _mac(key: ChainKey, label: bytes, bron_brin: str, doel_brin: str, pgn: str) -> bytes:
+    msg = b"\x00".join((label, bron_brin.encode(), doel_brin.encode(), pgn.encode()))
+    return hmac.new(key.secret, msg, hashlib.sha256).digest()
+
+
+def _frag(key: ChainKey, bron_brin: str, doel_brin: str, pgn: str) -> str:
+    return f"{int.from_bytes(_mac(key, _FRAG_LABEL, bron_brin, doel_brin, pgn)[:4], 'big') % 10000:04d}"
 
 
 def maak(key: ChainKey, *, pgn: str, bron_brin: str, doel_brin: str) -> tuple[str, str]:
     """The (zoeksleutel, pgnfrag) a target sends for a pupil it asks ``bron_brin`` for."""
     if not (len(pgn) == 9 and pgn.isdigit()):
         raise ZoeksleutelError("a PGN is nine digits")
-    return f"{VERSION}.{key.kid}.{_mac(key, bron_brin, doel_brin, pgn)}", pgn_kind(pgn)
+    kid = key.kid.encode()
+    raw = bytes((VERSION, len(kid))) + kid + _mac(key, _LABEL, bron_brin, doel_brin, pgn)
+    return base64.b64encode(raw).decode(), _frag(key, bron_brin, doel_brin, pgn)
+
+
+def _parse(zoeksleutel: str) -> tuple[str, bytes] | None:
+    """(kid, mac) of a zoeksleutel of this scheme, or None."""
+    try:
+        raw = base64.b64decode(zoeksleutel, validate=True)
+    except (ValueError, TypeError):
+        return None
+    if len(raw) < 2 or raw[0] != VERSION or len(raw) != 2 + raw[1] + 32:
+        return None
+    kid = raw[2:2 + raw[1]].decode("ascii", "replace")
+    return (kid, raw[2 + raw[1]:]) if _KID.fullmatch(kid) else None
 
 
 def zoek(keys: Iterable[ChainKey], zoeksleutel: str, pgnfrag: str, *, bron_brin: str, doel_brin: str,
          pupils: Iterable[tuple[str, T]]) -> T | None:
-    """The pupil (the ``T`` paired with its PGN) that ``zoeksleutel`` names, or None.
+    """The pupil (the ``T`` paired with its PGN) that ``zoeksleutel`` and ``pgnfrag`` name, or None.
 
     ``pupils`` are (pgn, pupil) pairs of the source; ``keys`` the chain keys the source holds (current and previous).
     """
-    parts = zoeksleutel.split(".")
-    if len(parts) != 3 or parts[0] != VERSION or pgnfrag not in PGN_KINDS:
+    parsed = _parse(zoeksleutel)
+    if parsed is None:
         return None
-    key = next((k for k in keys if k.kid == parts[1]), None)
+    kid, mac = parsed
+    key = next((k for k in keys if k.kid == kid), None)
     if key is None:
         return None
     found = None
     for pgn, pupil in pupils:
-        try:
-            kind = pgn_kind(pgn)
-        except ZoeksleutelError:
+        if not (len(pgn) == 9 and pgn.isdigit()):
             continue
-        if kind == pgnfrag and hmac.compare_digest(_mac(key, bron_brin, doel_brin, pgn), parts[2]):
+        if hmac.compare_digest(_mac(key, _LABEL, bron_brin, doel_brin, pgn), mac) and \
+                hmac.compare_digest(_frag(key, bron_brin, doel_brin, pgn), pgnfrag):
             found = pupil  # no early exit: the time taken does not tell where the pupil stands
     return found

@@ -4,7 +4,7 @@
     school inzage --pgn N [--datum DATE]          school toestemming --pgn N [--datum DATE]
     school intrekken --pgn N                      school weigeren --pgn N [--opheffen]
     school lijst [--brin B]                       school log [--sessie ID] [--laatste N]
-    school melden --pgn N --doel-brin B --doel-routeringskenmerk RK   (SWV flow: announce a dossier to a target)
+    school melden --pgn N --doel-brin B --doel-routeringskenmerk RK [--doel OV --sessie ID]   (notify a target)
     school testleerlingen [--extra N] [--seed S]
 
 Every command migrates the database first and takes ``--database`` / ``--config`` like ``register``. A PGN is
@@ -217,28 +217,31 @@ def _testleerlingen(db, config, args) -> int:
 
 
 def _melden(db, config, args) -> int:
-    """The source's side of the SWV flow: a koppelsleutel from the TC, remembered, pushed to the target."""
+    """The source's side of a notification: a koppelsleutel from the TC (meldenNotificatie), remembered for the pupil,
+    pushed to the target's notification endpoint (notificatieRequest). ``--doel SWV`` announces a dossier to a
+    samenwerkingsverband; ``--doel OV --sessie ID`` tells the school that fetched the pupil's dossier in session ID
+    that there is an update."""
     from ..client.bron import BronClient
+    from ..client.osr import OsrClient
+    from ..client.transport import https_session
     from ..oso import identifiers as ids
-    from ..oso.zoeksleutel import ChainKey, ZoeksleutelError, maak
     from ..store.school_repository import SchoolRepository
     from .uitlevering import mask
 
     pgn = _pgn(args.pgn)
-    for option, value in (("--doel-brin", args.doel_brin),):
-        if not ids.is_brin(value):
-            raise SchoolError(f"{option} {value!r} is not a BRIN (two digits and two capitals)")
+    if not ids.is_brin(args.doel_brin):
+        raise SchoolError(f"--doel-brin {args.doel_brin!r} is not a BRIN (two digits and two capitals)")
     if not ids.is_routeringskenmerk(args.doel_routeringskenmerk):
         raise SchoolError("--doel-routeringskenmerk is 20 digits or capitals")
-    try:
-        key = ChainKey.from_file(config.zoeksleutel_key)
-    except (OSError, ZoeksleutelError) as exc:
-        raise SchoolError(f"no chain key in {config.zoeksleutel_key}: {getattr(exc, 'strerror', None) or exc}") \
-            from None
+    if (args.doel == "OV") != (args.sessie is not None):
+        raise SchoolError("--sessie names the earlier session, for --doel OV (and only then)")
+    if args.sessie is not None and not ids.is_uuid4(args.sessie):
+        raise SchoolError("--sessie is a sessieId: a lower-case UUID")
     try:
         credentials, trust = config.credentials(), config.trust()
     except (OSError, ValueError) as exc:
         raise SchoolError(f"cannot load the gateway's certificate, key or trust anchors: {exc}") from None
+    aanvraagdatum = None
     with db.unit_of_work(readonly=True) as repo:
         school = SchoolRepository.of(repo)
         brin = _brin(school, pgn, args.brin)
@@ -253,32 +256,34 @@ def _melden(db, config, args) -> int:
                 raise SchoolError(f"give --routeringskenmerk (the register here knows {len(ours)} aanleverpunten of "
                                   f"{brin} served by OIN {credentials.oin})")
             rk = ours[0]
-    soort = args.overdrachtsoort or record.overdrachtsoort
-    zoeksleutel, pgnfrag = maak(key, pgn=pgn, bron_brin=brin, doel_brin=args.doel_brin)
-    from functools import partial
-
-    from ..client.transport import https_session
-
+        if args.sessie is not None:  # OV: the earlier request, as the release log holds it
+            asked = [u for u in school.uitleveringen(sessie_id=args.sessie) if u.bron_brin == brin]
+            if not asked:
+                raise SchoolError(f"the release log holds no documentRequest of session {args.sessie} for {brin}")
+            aanvraagdatum = asked[-1].tijdstip
+    session = https_session(config)
     client = BronClient(credentials, trust, tc_url=config.traffic_center_url,
-                        tc_oin=config.tc_oin or (credentials.oin if not config.tc_url else None),
-                        tls_session=partial(https_session, config))
-    melding = client.melden_notificatie(bron_routeringskenmerk=rk, doel_brin=args.doel_brin,
-                                        doel_routeringskenmerk=args.doel_routeringskenmerk, overdrachtsoort=soort,
-                                        zoeksleutel=zoeksleutel, pgnfrag=pgnfrag)
+                        tc_oin=config.tc_oin or (credentials.oin if not config.tc_url else None), session=session,
+                        osr=OsrClient(config.osr_base_url, session=session))
+    melding = client.melden_notificatie(bron_brin=brin, bron_routeringskenmerk=rk, doel_brin=args.doel_brin,
+                                        doel_routeringskenmerk=args.doel_routeringskenmerk, doel=args.doel,
+                                        sessie_id=args.sessie, aanvraagdatum=aanvraagdatum)
     if melding.resultaat != "Geslaagd" or not melding.koppelsleutel:
         print(f"meldenNotificatie: {melding.resultaat} {melding.reden}".rstrip(), file=sys.stderr)
         return EXIT_FAILED
     with db.unit_of_work() as repo:
         SchoolRepository.of(repo).koppel(melding.koppelsleutel, brin=brin, pgn=pgn, now=_now())
-    print(f"pupil {mask(pgn)} at {brin} announced to {args.doel_brin} ({soort}): koppelsleutel {melding.koppelsleutel}")
+    print(f"pupil {mask(pgn)} at {brin} announced to {args.doel_brin} (doel {args.doel}): koppelsleutel "
+          f"{melding.koppelsleutel}")
     if not melding.endpoint:
-        print("the TC named no notification endpoint: tell the target the koppelsleutel yourself", file=sys.stderr)
+        print("neither the OSR nor the TC names the target's notification endpoint: tell the target the koppelsleutel "
+              "yourself", file=sys.stderr)
         return EXIT_FAILED
     resultaat, reden = client.notificeer(melding.endpoint, koppelsleutel=melding.koppelsleutel, bron_brin=brin,
                                          bron_routeringskenmerk=rk, doel_brin=args.doel_brin,
-                                         doel_routeringskenmerk=args.doel_routeringskenmerk, overdrachtsoort=soort)
+                                         doel_routeringskenmerk=args.doel_routeringskenmerk, doel=args.doel)
     print(f"notificatieRequest to {melding.endpoint}: {resultaat} {reden}".rstrip())
-    return EXIT_OK if resultaat == "Geslaagd" else EXIT_FAILED
+    return EXIT_OK if resultaat == "NotificatieOntvangen" else EXIT_FAILED
 
 
 # ---- running a command -------------------------------------------------------------------------------------------
@@ -326,12 +331,15 @@ def add_parser(subparsers) -> None:
     p = command("log", _log, "the documentRequests answered: who asked, when, what was released")
     p.add_argument("--sessie", metavar="ID", help="one session only")
     p.add_argument("--laatste", type=int, metavar="N", help="the newest N only")
-    p = command("melden", _melden, "SWV flow: announce a prepared dossier to a target (a koppelsleutel from the TC, "
-                "pushed to the target's notification endpoint)", [pupil])
-    p.add_argument("--doel-brin", required=True)
-    p.add_argument("--doel-routeringskenmerk", required=True)
-    p.add_argument("--overdrachtsoort", choices=("swv-dossier", "overstapdossier", "overdrachtbinnenbrin"),
-                   help="default: the prepared dossier's")
+    p = command("melden", _melden, "notify a target: a koppelsleutel from the TC, pushed to the target's notification "
+                "endpoint (doel SWV: a dossier for a samenwerkingsverband; OV: an updated dossier)", [pupil])
+    p.add_argument("--doel-brin", required=True, help="the target school's (or SWV's) BRIN")
+    p.add_argument("--doel-routeringskenmerk", required=True, help="the target's aanleverpunt")
+    p.add_argument("--doel", choices=("SWV", "OV"), default="SWV",
+                   help="SWV (default): announce the dossier to a samenwerkingsverband; OV: tell the school that "
+                        "fetched it (--sessie) that it was updated")
+    p.add_argument("--sessie", metavar="ID", help="with --doel OV: the session in which the target fetched the "
+                   "dossier (the release log has it)")
     p.add_argument("--routeringskenmerk", help="the school's own aanleverpunt (default: the one the register here "
                    "knows for the school at this gateway's vendor)")
     p = command("testleerlingen", _testleerlingen, "load the test school's pupils (TEST ONLY, synthetic dossiers)")

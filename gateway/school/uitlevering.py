@@ -6,17 +6,22 @@ result code (``gateway.oso.resultaat``):
 1. the Traffic Center confirmed the session (``sessiecontroleResponse`` Geslaagd); otherwise the TC's own code is
    the answer (or TrafficCenterNietBeschikbaar / Timeout when it could not be asked) — **no sessiecontrole, no
    dossier**;
-2. the zoeksleutel (or koppelsleutel) names a pupil of the school: else ``LeerlingOnbekend``;
-3. a dossier is prepared ("klaargezet") for this kind of transfer: else ``DossierNietKlaargezet`` (a binnen-BRIN
-   dossier is not released in an overstap, nor an overstapdossier in a binnen-BRIN transfer);
-4. the school has not withheld it: else ``LeveringGeweigerd``;
-5. inzage was recorded (overstap PO-PO, PO-VO: ``InzageOntbreekt``) or toestemming (VO-VO:
-   ``ToestemmingOntbreekt``), on or before today; a binnen-BRIN transfer, and an SWV dossier, need neither;
-6. the dossier was gathered on or after the requested dossierVerzameldatum: else ``VerzameldatumNietBereikt``;
-7. what is released carries no data of a category that ``metadata/categorie_uitlevering`` marks VERBODEN (the
+2. the documentRequest was signed by the vendor the register names for its doel aanleverpunt
+   (``doelRouteringsKenmerk``, which the TC just confirmed is the session's): else ``LeverancierNietGeautoriseerd``.
+   The doel aanleverpunt is how the chain binds a session to its requester: a party that learnt a sessieId and a
+   zoeksleutel can name the session's aanleverpunt, but cannot sign as its vendor;
+3. the zoeksleutel (or koppelsleutel) names a pupil of the school: else ``LeerlingOnbekend``;
+4. a dossier is prepared ("klaargezet") for this kind of transfer: else ``LeerlinginfoNietBeschikbaar`` (a
+   binnen-BRIN dossier is not released in an overstap, nor an overstapdossier in a binnen-BRIN transfer);
+5. the school has not withheld it: else ``LeveringGeweigerd``;
+6. inzage was recorded (overstap PO-PO, PO-VO) or toestemming (VO-VO), on or before today: else
+   ``LeerlinginfoNietOpvraagbaar``; a binnen-BRIN transfer, and an SWV dossier, need neither;
+7. the dossier was gathered on or after the day of the requested dossierVerzameldatum (the moment's own date, in its
+   own offset: the school keeps the day it gathered a dossier): else ``VerzameldatumNietBereikt``;
+8. what is released carries no data of a category that ``metadata/categorie_uitlevering`` marks VERBODEN (the
    receiving sector may not have it) or OPT-UIT (the parents opted out): those elements are removed
    (``verwijder_categorieen``; which elements belong to which category is ``gateway.dossier.release.CATEGORIES``);
-8. what is released passes validation (``gateway.dossier.validate``: the bundle's XSD and business rules when a
+9. what is released passes validation (``gateway.dossier.validate``: the bundle's XSD and business rules when a
    bundle is configured, and the gateway's own checks, the test school's test numbers allowed): else
    ``LeveringGeweigerd``. Only error findings refuse; a dossier no bundle fits is released on the gateway's own
    checks, and the decision says so.
@@ -93,7 +98,9 @@ class Verzoek:
     bron_routeringskenmerk: str
     bron_brin: str
     doel_brin: str
+    doel_routeringskenmerk: str
     overdrachtsoort: str
+    aanvrager_oin: str  # the verified signer of the documentRequest
     zoeksleutel: str | None = None
     pgnfrag: str | None = None
     koppelsleutel: str | None = None
@@ -154,10 +161,10 @@ class Uitlevering:
     id: int | None = None
 
     @classmethod
-    def van(cls, verzoek: Verzoek, sessiecontrole: Sessiecontrole, besluit: Besluit, *, aanvrager_oin: str,
-            message_id: str, tijdstip: datetime) -> "Uitlevering":
+    def van(cls, verzoek: Verzoek, sessiecontrole: Sessiecontrole, besluit: Besluit, *, message_id: str,
+            tijdstip: datetime) -> "Uitlevering":
         return cls(tijdstip, verzoek.sessie_id, verzoek.bron_routeringskenmerk, verzoek.bron_brin, verzoek.doel_brin,
-                   verzoek.overdrachtsoort, aanvrager_oin, message_id, sessiecontrole.resultaat, besluit.resultaat,
+                   verzoek.overdrachtsoort, verzoek.aanvrager_oin, message_id, sessiecontrole.resultaat, besluit.resultaat,
                    besluit.reden[:1000], besluit.sha256,
                    len(besluit.dossier) if besluit.dossier is not None else None)
 
@@ -223,27 +230,33 @@ def _errors(report: Report) -> tuple[str, ...]:
 
 
 def beslis(record: DossierRecord | None, verzoek: Verzoek, sessiecontrole: Sessiecontrole, now: datetime, *,
-           controle: Callable[[bytes, Transfer], Report] | None = None) -> Besluit:
-    """Whether, and what, the school releases for this documentRequest (see the module docstring)."""
+           doel_leverancier: str | None, controle: Callable[[bytes, Transfer], Report] | None = None) -> Besluit:
+    """Whether, and what, the school releases for this documentRequest (see the module docstring).
+    ``doel_leverancier`` is the OIN of the vendor the register names for the request's doel aanleverpunt (None: the
+    register does not know it)."""
     if not sessiecontrole.geslaagd:
         code = sessiecontrole.resultaat if sessiecontrole.resultaat in CODES else "TrafficCenterNietBeschikbaar"
         return Besluit(code, reden=f"sessiecontrole: {sessiecontrole.resultaat}"
                        + (f" ({sessiecontrole.reden})" if sessiecontrole.reden else ""))
+    if doel_leverancier is None or doel_leverancier != verzoek.aanvrager_oin:
+        return Besluit("LeverancierNietGeautoriseerd", reden="the documentRequest is not signed by the vendor "
+                       "registered for its doel aanleverpunt" if doel_leverancier else "the register does not know "
+                       "the doel aanleverpunt")
     if record is None:
         return Besluit("LeerlingOnbekend", reden="no pupil of the school matches the request")
     if not record.klaargezet:
-        return Besluit("DossierNietKlaargezet", reden="the dossier is not prepared (or was withdrawn)")
+        return Besluit("LeerlinginfoNietBeschikbaar", reden="the dossier is not prepared (or was withdrawn)")
     if record.overdrachtsoort != verzoek.overdrachtsoort:
-        return Besluit("DossierNietKlaargezet", reden=f"the prepared dossier's overdrachtsoort is "
+        return Besluit("LeerlinginfoNietBeschikbaar", reden=f"the prepared dossier's overdrachtsoort is "
                        f"{record.overdrachtsoort}, the transfer's {verzoek.overdrachtsoort}")
     if record.geweigerd:
         return Besluit("LeveringGeweigerd", reden="the school withholds release of this dossier")
     today = now.date()
     if verzoek.overdrachtsoort != BINNENBRIN:
         if record.overstap in NEEDS_INZAGE and (record.inzage is None or record.inzage > today):
-            return Besluit("InzageOntbreekt", reden=f"a {record.overstap} dossier needs the parents' inzage first")
+            return Besluit("LeerlinginfoNietOpvraagbaar", reden=f"a {record.overstap} dossier needs the parents' inzage first")
         if record.overstap in NEEDS_TOESTEMMING and (record.toestemming is None or record.toestemming > today):
-            return Besluit("ToestemmingOntbreekt", reden=f"a {record.overstap} dossier needs toestemming first")
+            return Besluit("LeerlinginfoNietOpvraagbaar", reden=f"a {record.overstap} dossier needs toestemming first")
     if verzoek.verzameldatum is not None and record.verzameldatum < verzoek.verzameldatum:
         return Besluit("VerzameldatumNietBereikt", reden=f"gathered {record.verzameldatum.isoformat()}, asked for "
                        f"{verzoek.verzameldatum.isoformat()} or later", verzameldatum=record.verzameldatum)

@@ -1,20 +1,19 @@
 """``oso-gateway diagnose``: every check of the security profile (gateway.wsse.diagnose) and of the contract on one
 raw message, each explained in plain words with its rule id and how to fix it.
 
-The contract is found by the Body element's namespace among the XSDs in xsd/ (their targetNamespace); the Body is
-validated against it and every schema error is reported (values are never echoed). The operation is checked too:
-wsa:Action names an operation of that contract's WSDL whose request element is the Body's element.
+The contract is the chain's (gateway.contracts): the Body element must be in its namespace, is validated against its
+XSD and every schema error is reported (values are never echoed). The operation is checked too: wsa:Action names an
+operation of the contract whose request (or, for an answer, whose response) is the Body's element.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 
 from lxml import etree
 
+from .. import contracts
 from ..journal.advice import explain
 from ..journal.entry import faultcode_text
 from ..wsse import ns
@@ -22,48 +21,8 @@ from ..wsse.diagnose import FAIL, OK, SKIP, Diagnosis, Finding, diagnose
 from ..wsse.errors import SchemaInvalid
 from ..wsse.policy import Policy
 from ..wsse.trust import TrustStore
-from ..web.app import XSD_DIR, WSDL_DIR, load_schema
-from ..web.security import _VALUE  # how the middleware keeps values out of a schema error
 
-XS = "http://www.w3.org/2001/XMLSchema"
-WSDL = "http://schemas.xmlsoap.org/wsdl/"
-WSAM = "http://www.w3.org/2007/05/addressing/metadata"
-
-
-@lru_cache(maxsize=1)
-def contracts() -> dict[str, Path]:
-    """targetNamespace -> XSD file, for the contracts in xsd/."""
-    found = {}
-    for path in sorted(XSD_DIR.glob("*.xsd")):
-        tns = etree.parse(str(path)).getroot().get("targetNamespace")
-        if tns:
-            found[tns] = path
-    return found
-
-
-_schema = lru_cache(maxsize=None)(load_schema)
-
-
-@lru_cache(maxsize=1)
-def operations() -> dict[str, tuple[str, str, str]]:
-    """wsa:Action of each request -> (wsdl file, operation, {namespace}request element), from wsdl/."""
-    found = {}
-    for path in sorted(WSDL_DIR.glob("*.wsdl")):
-        root = etree.parse(str(path)).getroot()
-        tns = root.get("targetNamespace")
-        messages = {}
-        for msg in root.iter(f"{{{WSDL}}}message"):
-            part = msg.find(f"{{{WSDL}}}part")
-            if part is not None and part.get("element"):
-                prefix, _, local = part.get("element").rpartition(":")
-                messages[msg.get("name")] = f"{{{part.nsmap.get(prefix or None, tns)}}}{local}"
-        for op in root.iter(f"{{{WSDL}}}operation"):
-            inp = op.find(f"{{{WSDL}}}input")
-            if inp is None or inp.get(f"{{{WSAM}}}Action") is None:
-                continue
-            msg = (inp.get("message") or "").rpartition(":")[2]
-            found[inp.get(f"{{{WSAM}}}Action")] = (path.name, op.get("name"), messages.get(msg, ""))
-    return found
+CONTRACT = f"the contract ({contracts.XSD_FILE})"
 
 
 def contract_findings(payload: etree._Element | None, action: str | None) -> list[Finding]:
@@ -71,31 +30,34 @@ def contract_findings(payload: etree._Element | None, action: str | None) -> lis
         return [Finding("the Body against its contract", SKIP, "GW-XSD", "there is no Body element")]
     q = etree.QName(payload)
     out: list[Finding] = []
-    path = contracts().get(q.namespace or "")
-    if path is None:
-        err = SchemaInvalid("GW-XSD", f"the Body's element is in namespace {q.namespace or '(none)'}, which is not "
-                            "one of the gateway's contracts")
-        out.append(Finding("the Body belongs to a contract", FAIL, "GW-XSD", err.reason, err))
+    if q.namespace != contracts.OSO_NS:
+        err = SchemaInvalid("GW-XSD", f"the Body's element is in namespace {q.namespace or '(none)'}, not the "
+                            f"chain's {contracts.OSO_NS}")
+        out.append(Finding("the Body belongs to the contract", FAIL, "GW-XSD", err.reason, err))
     else:
-        schema = _schema(path.name)
-        if schema.validate(payload):
-            out.append(Finding(f"the Body against {path.name}", OK, "GW-XSD", f"{q.localname} conforms"))
-        else:
-            for entry in schema.error_log:
-                text = _VALUE.sub(r"\1", entry.message)
-                err = SchemaInvalid("GW-XSD", f"line {entry.line}: {text[:300]}")
-                out.append(Finding(f"the Body against {path.name}", FAIL, "GW-XSD", err.reason, err))
+        errors = contracts.schema_errors(payload)
+        if not errors:
+            out.append(Finding(f"the Body against {CONTRACT}", OK, "GW-XSD", f"{q.localname} conforms"))
+        for text in errors:
+            err = SchemaInvalid("GW-XSD", text[:300])
+            out.append(Finding(f"the Body against {CONTRACT}", FAIL, "GW-XSD", err.reason, err))
     if action:
-        op = operations().get(action)
+        op = contracts.operation_for_action(action)
+        answer = op is None and contracts.operation_for_response_action(action) is not None
+        if answer:
+            op = contracts.operation_for_response_action(action)
         if op is None:
-            out.append(Finding("wsa:Action is an operation of a contract", FAIL, "WSA-ACTION",
+            out.append(Finding("wsa:Action is an operation of the contract", FAIL, "WSA-ACTION",
                                f"no WSDL in wsdl/ has an operation with the action {action}"))
-        elif op[2] != payload.tag:
-            out.append(Finding("wsa:Action matches the Body", FAIL, "WSA-ACTION",
-                               f"{op[0]} operation {op[1]} takes {etree.QName(op[2]).localname}, but the Body holds "
-                               f"{q.localname}"))
         else:
-            out.append(Finding("wsa:Action matches the Body", OK, "WSA-ACTION", f"{op[0]}: {op[1]}"))
+            expected = op.response if answer else op.request
+            if expected != payload.tag:
+                out.append(Finding("wsa:Action matches the Body", FAIL, "WSA-ACTION",
+                                   f"{op.service} operation {op.name} {'answers' if answer else 'takes'} "
+                                   f"{etree.QName(expected).localname}, but the Body holds {q.localname}"))
+            else:
+                out.append(Finding("wsa:Action matches the Body", OK, "WSA-ACTION",
+                                   f"{op.service}: {op.name}{' (its answer)' if answer else ''}"))
     return out
 
 

@@ -1,16 +1,20 @@
-"""spyne models that serialise exactly to the contracts in xsd/ (element names, order, namespaces).
+"""spyne models that serialise exactly to the contract (xsd/overstapservice-20200910.xsd): element names, order,
+namespaces. The gateway's optional additions (``urn:oso-gateway:extensie:1``) are written in their own namespace.
 
-Incoming Bodies are validated against the hand-written XSD by the security middleware before spyne reads them,
-so spyne only deserialises valid documents; its own (generated) schema is never used.
+Incoming Bodies are validated against the contract by the security middleware before spyne reads them, so spyne only
+deserialises valid documents; its own (generated) schema is never used. The middleware validates every answer too,
+before it is signed.
 """
 
 from __future__ import annotations
 
-from spyne import Boolean, ComplexModel, Date, DateTime, Unicode
+from spyne import AnyXml, Application, ComplexModel, DateTime, Unicode
+from spyne.protocol.soap import Soap11
+from spyne.server.wsgi import WsgiApplication
 
-TC_NS = "urn:oso-gateway:trafficcenter:1"
-AP_NS = "urn:oso-gateway:aanleverpunt:1"
-DS_NS = "urn:oso-gateway:doelsysteem:1"
+from ..contracts import GW_NS, OSO_NS
+
+NS = OSO_NS
 
 
 def req(cls, **kw):
@@ -22,68 +26,98 @@ def opt(cls, **kw):
     return cls(min_occurs=0, nillable=False, **kw)
 
 
+def ext(cls, **kw):
+    """An optional element of the gateway's extension namespace."""
+    return cls(min_occurs=0, nillable=False, sub_ns=GW_NS, **kw)
+
+
 def many(cls, min_occurs=0):
     return cls.customize(min_occurs=min_occurs, max_occurs="unbounded", nillable=False)
 
 
-def model(namespace: str, name: str, fields: list[tuple[str, object]]):
+def model(name: str, fields: list[tuple[str, object]]):
     """A ComplexModel named like the contract's element, with fields in the contract's order."""
-    return type(name, (ComplexModel,), {"__namespace__": namespace, "__type_name__": name, "_type_info": fields})
+    return type(name, (ComplexModel,), {"__namespace__": NS, "__type_name__": name, "_type_info": fields})
 
 
-# --- Traffic Center -------------------------------------------------------------------------------------------
-Aanleverpunt = model(TC_NS, "Aanleverpunt", [
-    ("routeringskenmerk", req(Unicode)), ("brin", req(Unicode)), ("vestiging", req(Unicode)),
-    ("schoolnaam", req(Unicode)), ("documentEndpoint", req(Unicode)), ("leverancierOin", req(Unicode)),
+ZoeksleutelPgnfrag = model("ZoeksleutelPgnfrag", [("zoeksleutel", req(Unicode)), ("pgnfrag", req(Unicode))])
+# the choice of the contract: exactly one of the two (the XSD holds it; spyne reads whichever came)
+_LEERLING = [("zoeksleutelPgnfrag", ZoeksleutelPgnfrag.customize(min_occurs=0, nillable=False)),
+             ("koppelsleutel", opt(Unicode))]
+_PARTIJEN = [("bronBrin", req(Unicode)), ("bronRouteringsKenmerk", req(Unicode)), ("doelBrin", req(Unicode)),
+             ("doelRouteringsKenmerk", req(Unicode))]
+
+Aanleverpunt = model("Aanleverpunt", [
+    ("routeringsKenmerk", req(Unicode)), ("url", opt(Unicode)), ("leverancierOin", ext(Unicode)),
 ])
-_LEERLING = [("zoeksleutel", opt(Unicode)), ("pgnfrag", opt(Unicode)), ("koppelsleutel", opt(Unicode))]
 
-OverdrachtRequest = model(TC_NS, "overdrachtRequest", [
-    ("doelBrin", req(Unicode)), ("doelRouteringskenmerk", req(Unicode)), ("bronBrin", req(Unicode)),
-    ("overdrachtsoort", req(Unicode)), *_LEERLING,
+# --- the Traffic Center -----------------------------------------------------------------------------------------
+OverdrachtRequest = model("overdrachtRequest", [
+    ("bronBrin", req(Unicode)), ("bronRouteringsKenmerk", opt(Unicode)), ("doelBrin", req(Unicode)),
+    ("doelRouteringsKenmerk", req(Unicode)), *_LEERLING, ("overdrachtsoort", req(Unicode)),
 ])
-OverdrachtResponse = model(TC_NS, "overdrachtResponse", [
+OverdrachtResponse = model("overdrachtResponse", [
     ("resultaat", req(Unicode)), ("sessieId", opt(Unicode)), ("aanleverpunt", many(Aanleverpunt)),
 ])
-SessiecontroleRequest = model(TC_NS, "sessiecontroleRequest", [
-    ("sessieId", req(Unicode)), ("aanvragerOin", req(Unicode)), ("bronRouteringskenmerk", req(Unicode)), ("bronBrin", req(Unicode)),
-    ("doelBrin", req(Unicode)), ("overdrachtsoort", req(Unicode)), *_LEERLING,
+SessiecontroleRequest = model("sessiecontroleRequest", [
+    *_PARTIJEN, *_LEERLING, ("overdrachtsoort", req(Unicode)), ("sessieId", req(Unicode)),
 ])
-SessiecontroleResponse = model(TC_NS, "sessiecontroleResponse", [
-    ("resultaat", req(Unicode)), ("doelSector", opt(Unicode)),
+SessiecontroleResponse = model("sessiecontroleResponse", [("resultaat", req(Unicode)), ("sector", opt(Unicode))])
+AfmeldingRequest = model("afmeldingRequest", [
+    *_PARTIJEN, ("sessieId", req(Unicode)), ("resultaat", req(Unicode)),
 ])
-AanleverpuntResultaat = model(TC_NS, "AanleverpuntResultaat", [
-    ("routeringskenmerk", req(Unicode)), ("resultaat", req(Unicode)),
+AfmeldingResponse = model("afmeldingResponse", [("resultaat", req(Unicode))])
+MeldenNotificatieRequest = model("meldenNotificatieRequest", [
+    *_PARTIJEN, ("sessieId", opt(Unicode)), ("aanvraagdatum", opt(DateTime)), ("doel", req(Unicode)),
 ])
-AfmeldingRequest = model(TC_NS, "afmeldingRequest", [
-    ("sessieId", req(Unicode)), ("aanleverpuntResultaat", many(AanleverpuntResultaat, 1)),
+MeldenNotificatieResponse = model("meldenNotificatieResponse", [
+    ("resultaat", req(Unicode)), ("koppelsleutel", opt(Unicode)), ("url", opt(Unicode)),
 ])
-AfmeldingResponse = model(TC_NS, "afmeldingResponse", [
-    ("resultaat", req(Unicode)), ("sessieResultaat", opt(Unicode)),
+MeldenTerugkoppelingRequest = model("meldenTerugkoppelingRequest", [
+    *_PARTIJEN, ("koppelsleutel", req(Unicode)), ("terugkoppeling", req(Unicode)),
 ])
-MeldenNotificatieRequest = model(TC_NS, "meldenNotificatieRequest", [
-    ("bronRouteringskenmerk", req(Unicode)), ("doelBrin", req(Unicode)), ("doelRouteringskenmerk", req(Unicode)),
-    ("overdrachtsoort", req(Unicode)), ("zoeksleutel", req(Unicode)), ("pgnfrag", req(Unicode)),
+MeldenTerugkoppelingResponse = model("meldenTerugkoppelingResponse", [
+    ("resultaat", req(Unicode)), ("url", opt(Unicode)),
 ])
-MeldenNotificatieResponse = model(TC_NS, "meldenNotificatieResponse", [
-    ("resultaat", req(Unicode)), ("koppelsleutel", opt(Unicode)), ("notificatieEndpoint", opt(Unicode)),
+OverzichtAanleverpuntRequest = model("overzichtAanleverpuntRequest", [
+    ("brin", req(Unicode)), ("routeringsKenmerk", opt(Unicode)),
 ])
-MeldenTerugkoppelingRequest = model(TC_NS, "meldenTerugkoppelingRequest", [
-    ("bronRouteringskenmerk", req(Unicode)), ("sessieId", opt(Unicode)), ("koppelsleutel", opt(Unicode)),
-    ("terugkoppeling", req(Unicode)),
-])
-MeldenTerugkoppelingResponse = model(TC_NS, "meldenTerugkoppelingResponse", [
-    ("resultaat", req(Unicode)), ("notificatieEndpoint", opt(Unicode)),
-])
-OverzichtAanleverpuntRequest = model(TC_NS, "overzichtAanleverpuntRequest", [
-    ("brin", req(Unicode)), ("routeringskenmerk", opt(Unicode)),
-])
-OverzichtAanleverpuntResponse = model(TC_NS, "overzichtAanleverpuntResponse", [
+OverzichtAanleverpuntResponse = model("overzichtAanleverpuntResponse", [
     ("resultaat", req(Unicode)), ("aanleverpunt", many(Aanleverpunt)),
 ])
-PingRequest = model(TC_NS, "pingRequest", [("echo", opt(Unicode))])
-PingResponse = model(TC_NS, "pingResponse", [
-    ("echo", opt(Unicode)), ("tijdstip", req(DateTime)), ("versie", req(Unicode)), ("afzenderOin", req(Unicode)),
+# the contract's pingRequest is empty; spyne refuses an empty bare model, so it gets a field the XSD (checked
+# before spyne reads anything) never lets through
+PingRequest = model("pingRequest", [("_leeg", opt(Unicode))])
+PingResponse = model("pingResponse", [
+    ("resultaat", req(Unicode)), ("afzenderOin", ext(Unicode)), ("tijdstip", ext(DateTime)), ("versie", ext(Unicode)),
 ])
 
-__all__ = [n for n in dir() if not n.startswith("_")] + ["Boolean", "Date"]
+# --- a bron school's aanleverpunt ---------------------------------------------------------------------------------
+DocumentRequest = model("documentRequest", [
+    *_PARTIJEN, *_LEERLING, ("overdrachtsoort", req(Unicode)), ("sessieId", req(Unicode)),
+    ("dossierVerzameldatum", opt(DateTime)),
+])
+DocumentResponse = model("documentResponse", [("resultaat", req(Unicode)), ("dossier", opt(AnyXml))])
+
+# --- a school system's notification endpoint ----------------------------------------------------------------------
+NotificatieRequest = model("notificatieRequest", [
+    *_PARTIJEN, ("koppelsleutel", req(Unicode)), ("doel", req(Unicode)),
+])
+NotificatieResponse = model("notificatieResponse", [("resultaat", req(Unicode))])
+TerugkoppelingRequest = model("terugkoppelingRequest", [
+    *_PARTIJEN, ("koppelsleutel", req(Unicode)), ("terugkoppeling", req(Unicode)),
+])
+TerugkoppelingResponse = model("terugkoppelingResponse", [("resultaat", req(Unicode))])
+
+
+def wsgi_application(service_class, name: str, max_bytes: int) -> WsgiApplication:
+    """spyne's WSGI application for one service of the contract. spyne never validates (the middleware does, against
+    the contract's own XSD); ``name`` keeps spyne's registry of applications apart, as all share the namespace."""
+    app = Application([service_class], tns=NS, name=name, in_protocol=Soap11(validator=None), out_protocol=Soap11())
+    return WsgiApplication(app, max_content_length=max_bytes)
+
+
+def leerling(request):
+    """(zoeksleutel, pgnfrag, koppelsleutel) of a request carrying the contract's Leerling choice."""
+    z = request.zoeksleutelPgnfrag
+    return (z.zoeksleutel if z is not None else None, z.pgnfrag if z is not None else None, request.koppelsleutel)

@@ -1,4 +1,5 @@
-"""The reference target's tables (migration 0003): notifications (koppelsleutels) and feedback it received.
+"""The reference school's notification endpoint's tables (migrations 0003, 0005): notifications (koppelsleutels) and
+feedback it received.
 
 ``DoelsysteemStore(repo)`` reads and writes them inside the repository's transaction, so a notification, the
 message's replay id and the answer commit together, like everything else in the store. It hands out the frozen
@@ -27,6 +28,7 @@ class DoelNotificatieRow(Base):
     bron_routeringskenmerk: Mapped[str] = mapped_column(String(20))
     doel_brin: Mapped[str] = mapped_column(String(4))
     doel_routeringskenmerk: Mapped[str] = mapped_column(String(20))
+    doel: Mapped[str] = mapped_column(String(3))
     overdrachtsoort: Mapped[str] = mapped_column(String)
     ontvangen: Mapped[datetime] = mapped_column(UtcDateTime)
     opgehaald: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -36,17 +38,15 @@ class DoelNotificatieRow(Base):
 
 class DoelTerugkoppelingRow(Base):
     __tablename__ = "doel_terugkoppeling"
-    __table_args__ = (
-        Index("ix_doel_terugkoppeling_sessie_id", "sessie_id"),
-        Index("ix_doel_terugkoppeling_koppelsleutel", "koppelsleutel"),
-    )
+    __table_args__ = (Index("ix_doel_terugkoppeling_koppelsleutel", "koppelsleutel"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     afzender_oin: Mapped[str] = mapped_column(String(20))
     bron_brin: Mapped[str] = mapped_column(String(4))
     bron_routeringskenmerk: Mapped[str] = mapped_column(String(20))
-    sessie_id: Mapped[str | None] = mapped_column(String(36))
-    koppelsleutel: Mapped[str | None] = mapped_column(String(36))
+    doel_brin: Mapped[str] = mapped_column(String(4))
+    doel_routeringskenmerk: Mapped[str] = mapped_column(String(20))
+    koppelsleutel: Mapped[str] = mapped_column(String(36))
     tekst: Mapped[str] = mapped_column(Text)
     ontvangen: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -94,11 +94,8 @@ class DoelsysteemStore:
         self.session.flush()
         return row.id
 
-    def terugkoppelingen(self, *, sessie_id: str | None = None,
-                         koppelsleutel: str | None = None) -> list[OntvangenTerugkoppeling]:
+    def terugkoppelingen(self, *, koppelsleutel: str | None = None) -> list[OntvangenTerugkoppeling]:
         stmt = select(DoelTerugkoppelingRow).order_by(DoelTerugkoppelingRow.id)
-        if sessie_id is not None:
-            stmt = stmt.where(DoelTerugkoppelingRow.sessie_id == sessie_id)
         if koppelsleutel is not None:
             stmt = stmt.where(DoelTerugkoppelingRow.koppelsleutel == koppelsleutel)
         return [OntvangenTerugkoppeling(**{k: getattr(r, k) for k in _T_FIELDS}) for r in self.session.scalars(stmt)]

@@ -99,10 +99,12 @@ class SessieRow(Base):
     resultaat: Mapped[str | None] = mapped_column(String)
     afgemeld: Mapped[datetime | None] = mapped_column(UtcDateTime)
     versie: Mapped[int] = mapped_column(Integer)
+    resultaat_aanleverpunt: Mapped[str | None] = mapped_column(String)
 
 
 class NotificatieRow(Base):
     __tablename__ = "notificatie"
+    __table_args__ = (CheckConstraint("doel IN ('OV', 'SWV')", name="doel"),)
 
     koppelsleutel: Mapped[str] = mapped_column(String(36), primary_key=True)
     bron_routeringskenmerk: Mapped[str] = mapped_column(String)
@@ -110,23 +112,21 @@ class NotificatieRow(Base):
     doel_brin: Mapped[str] = mapped_column(String)
     doel_routeringskenmerk: Mapped[str] = mapped_column(String)
     overdrachtsoort: Mapped[str] = mapped_column(String)
-    zoeksleutel: Mapped[str] = mapped_column(String)
-    pgnfrag: Mapped[str] = mapped_column(String)
+    doel: Mapped[str] = mapped_column(String(3))
     aangemaakt: Mapped[datetime] = mapped_column(UtcDateTime)
     verloopt: Mapped[datetime] = mapped_column(UtcDateTime)
+    sessie_id: Mapped[str | None] = mapped_column(String(36))
+    aanvraagdatum: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class TerugkoppelingRow(Base):
     __tablename__ = "terugkoppeling"
-    __table_args__ = (
-        Index("ix_terugkoppeling_sessie_id", "sessie_id"),
-        Index("ix_terugkoppeling_koppelsleutel", "koppelsleutel"),
-    )
+    __table_args__ = (Index("ix_terugkoppeling_koppelsleutel", "koppelsleutel"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     bron_routeringskenmerk: Mapped[str] = mapped_column(String)
-    sessie_id: Mapped[str | None] = mapped_column(String)
-    koppelsleutel: Mapped[str | None] = mapped_column(String)
+    doel_routeringskenmerk: Mapped[str] = mapped_column(String)
+    koppelsleutel: Mapped[str] = mapped_column(String(36))
     tekst: Mapped[str] = mapped_column(Text)
     ontvangen: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -27,6 +27,8 @@ MAX_REPLAY_KEY = 255
 PURGE_BATCH = 256
 
 _SESSIE_FIELDS = tuple(c.key for c in SessieRow.__table__.columns if c.key not in ("sessie_id", "versie"))
+_NOTIFICATIE_FIELDS = tuple(c.key for c in NotificatieRow.__table__.columns)
+_TERUGKOPPELING_FIELDS = tuple(c.key for c in TerugkoppelingRow.__table__.columns if c.key != "id")
 
 
 def replay_key(key: str) -> str:
@@ -207,35 +209,23 @@ class Repository:
 
     def notificatie(self, koppelsleutel: str) -> Notificatie | None:
         row = self.session.get(NotificatieRow, koppelsleutel)
-        if row is None:
-            return None
-        return Notificatie(row.koppelsleutel, row.bron_routeringskenmerk, row.bron_brin, row.doel_brin,
-                           row.doel_routeringskenmerk, row.overdrachtsoort, row.zoeksleutel, row.pgnfrag,
-                           row.aangemaakt, row.verloopt)
+        return None if row is None else Notificatie(**{k: getattr(row, k) for k in _NOTIFICATIE_FIELDS})
 
     def add_notificatie(self, n: Notificatie) -> None:
-        self.session.add(NotificatieRow(
-            koppelsleutel=n.koppelsleutel, bron_routeringskenmerk=n.bron_routeringskenmerk, bron_brin=n.bron_brin,
-            doel_brin=n.doel_brin, doel_routeringskenmerk=n.doel_routeringskenmerk,
-            overdrachtsoort=n.overdrachtsoort, zoeksleutel=n.zoeksleutel, pgnfrag=n.pgnfrag,
-            aangemaakt=n.aangemaakt, verloopt=n.verloopt))
+        self.session.add(NotificatieRow(**{k: getattr(n, k) for k in _NOTIFICATIE_FIELDS}))
         self.session.flush()
 
     def add_terugkoppeling(self, t: Terugkoppeling) -> int:
-        row = TerugkoppelingRow(bron_routeringskenmerk=t.bron_routeringskenmerk, sessie_id=t.sessie_id,
-                                koppelsleutel=t.koppelsleutel, tekst=t.tekst, ontvangen=t.ontvangen)
+        row = TerugkoppelingRow(**{k: getattr(t, k) for k in _TERUGKOPPELING_FIELDS})
         self.session.add(row)
         self.session.flush()
         return row.id
 
-    def terugkoppelingen(self, *, sessie_id: str | None = None,
-                         koppelsleutel: str | None = None) -> list[Terugkoppeling]:
+    def terugkoppelingen(self, *, koppelsleutel: str | None = None) -> list[Terugkoppeling]:
         stmt = select(TerugkoppelingRow).order_by(TerugkoppelingRow.id)
-        if sessie_id is not None:
-            stmt = stmt.where(TerugkoppelingRow.sessie_id == sessie_id)
         if koppelsleutel is not None:
             stmt = stmt.where(TerugkoppelingRow.koppelsleutel == koppelsleutel)
-        return [Terugkoppeling(r.bron_routeringskenmerk, r.sessie_id, r.koppelsleutel, r.tekst, r.ontvangen)
+        return [Terugkoppeling(**{k: getattr(r, k) for k in _TERUGKOPPELING_FIELDS})
                 for r in self.session.scalars(stmt)]
 
     # ---- the replay store (GW-REPLAY), in this transaction --------------------------------------------------------

@@ -5,25 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
-from lxml import etree
-
+from .. import contracts
 from ..config import Config
 from .metrics import metrics_app
-from .security import SecuredEndpoint, SecurityMiddleware
+from .mounts import Mounted, gateway_mounts
 
 log = logging.getLogger("oso.gateway")
-
-ROOT = Path(__file__).resolve().parents[2]
-WSDL_DIR = ROOT / "wsdl"
-XSD_DIR = ROOT / "xsd"
-
-
-def load_schema(name: str) -> etree.XMLSchema:
-    """A contract's XSD from xsd/ (our own files: their imports are resolved from the same folder)."""
-    return etree.XMLSchema(etree.parse(str(XSD_DIR / name)))
 
 
 def _static(start_response, path: Path, content_type: str):
@@ -40,46 +29,20 @@ def _plain(start_response, status: str, text: str, content_type="text/plain; cha
 
 class GatewayApp:
     """Routes by path: ``/<service>`` (POST: SOAP; GET ``?wsdl``: the contract, the very file in ``wsdl/``),
-    ``/wsdl/…``, ``/xsd/…``, ``/health``, ``/metrics``, ``/dashboard/…``."""
+    ``/wsdl/…``, ``/xsd/…``, ``/osr/api/v2/endpoints`` (the OSR-style endpoint lookup), ``/health``, ``/metrics``,
+    ``/dashboard/…``."""
 
     def __init__(self, config: Config, database=None):
-        from ..services.trafficcenter import ACTIONS, SETTINGS_KEY, TcSettings, trafficcenter_application
         from ..store import Database
+        from .osr import OsrLookup
 
         self.config = config
         self.database = database or Database(config.database_url)
         credentials = config.credentials()
         trust = config.trust()
-        tls = bool(config.tls_cert)
-        tc_settings = TcSettings(sessie_ttl=timedelta(seconds=config.sessie_ttl_s),
-                                 notificatie_ttl=timedelta(seconds=config.notificatie_ttl_s))
-        self.services = {
-            "/tc": (
-                SecurityMiddleware(
-                    trafficcenter_application(),
-                    SecuredEndpoint(
-                        credentials, trust,
-                        config.policy("/tc", own_oin=credentials.oin, actions=ACTIONS),
-                        replay=None,
-                        schema=load_schema("trafficcenter-1.xsd"),
-                        unit_of_work=self.database.unit_of_work,
-                        environ={SETTINGS_KEY: tc_settings},
-                        require_tls_client=tls,
-                        name="trafficcenter",
-                    ),
-                ),
-                "trafficcenter-1.wsdl",
-            ),
-        }
-        # --- the reference school's services (each module adds its own entry below) ---
-        from ..services import aanleverpunt  # the reference source: documentRequest (sessiecontrole first)
-
-        self.services[aanleverpunt.PATH] = aanleverpunt.mount(config, credentials, trust, self.database, tls=tls)
-        # the reference target's notification endpoint (SWV flow, feedback): gateway/services/doelsysteem.py
-        from ..services import doelsysteem
-
-        self.services[doelsysteem.PATH] = doelsysteem.mount(config, credentials, trust, self.database, tls=tls)
-
+        self.services: dict[str, Mounted] = gateway_mounts(config, credentials, trust, self.database,
+                                                           tls=bool(config.tls_cert))
+        self.osr = OsrLookup(self.database)
         # --- the servicedesk (keep this last: it reaches every service mounted above) ---
         self._servicedesk(config)
 
@@ -88,22 +51,22 @@ class GatewayApp:
         method = environ.get("REQUEST_METHOD", "GET")
         service = self.services.get(path.rstrip("/") or "/")
         if service is not None:
-            app, wsdl = service
             if method == "POST":
-                return app(environ, start_response)
+                return service.app(environ, start_response)
             if method == "GET" and environ.get("QUERY_STRING", "").lower() == "wsdl":
-                return _static(start_response, WSDL_DIR / wsdl, "text/xml; charset=utf-8")
+                return _static(start_response, service.wsdl, "text/xml; charset=utf-8")
             return _plain(start_response, "405 Method Not Allowed", "POST a SOAP message, or GET ?wsdl\n")
         if path == "/dashboard" or path.startswith("/dashboard/"):
             return self.dashboard(environ, start_response)
         if path == "/metrics":
             return metrics_app(environ, start_response)
+        if path == self.osr.PATH or path.startswith(self.osr.PATH + "/"):
+            return self.osr(environ, start_response)
         if method == "GET":
-            for prefix, folder, suffix in (("/wsdl/", WSDL_DIR, ".wsdl"), ("/xsd/", XSD_DIR, ".xsd")):
-                if path.startswith(prefix):
-                    name = path[len(prefix):]
-                    target = folder / name
-                    if "/" not in name and name.endswith(suffix) and target.is_file():
+            for folder in ("wsdl", "xsd"):
+                if path.startswith(f"/{folder}/"):
+                    target = contracts.published_file(folder, path[len(folder) + 2:])
+                    if target is not None:
                         return _static(start_response, target, "text/xml; charset=utf-8")
             if path == "/health":
                 return self._health(start_response)

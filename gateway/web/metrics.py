@@ -18,6 +18,7 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import REGISTRY, multiprocess
 
+from .. import contracts
 from ..journal.entry import JournalEntry
 from ..oso.resultaat import CODES
 from ..wsse.errors import RULES
@@ -44,10 +45,8 @@ JOURNAL_FAILURES = Counter("oso_gateway_journal_write_failures", "Journal entrie
 
 @lru_cache(maxsize=1)
 def known_operations() -> frozenset[str]:
-    """The operations our contracts declare (the WSDLs in wsdl/)."""
-    from ..servicedesk.diagnose import operations
-
-    return frozenset(op for _, op, _ in operations().values())
+    """The operations the contract declares (the WSDLs in wsdl/)."""
+    return frozenset(op.name for s in contracts.services().values() for op in s.operations)
 
 
 def _label(value: str | None, allowed) -> str:
