@@ -45,15 +45,15 @@ from gateway.wsse.xmlparse import parse_untrusted  # noqa: E402
 from tests.tc_harness import (BRON_BRIN, DOEL_BRIN, DOEL_OIN, DOEL_RK, PGNFRAG, ZOEKSLEUTEL,  # noqa: E402
                               register_parties)
 
-TC = "urn:oso-gateway:trafficcenter:1"
+TC = "http://xml.kennisnet.nl/schemas/Overstapservice/20200910"
 LIMIT = 0.10
 BODIES = {
-    "overdracht": (f"<tc:overdrachtRequest xmlns:tc=\"{TC}\"><tc:doelBrin>{DOEL_BRIN}</tc:doelBrin>"
-                   f"<tc:doelRouteringskenmerk>{DOEL_RK}</tc:doelRouteringskenmerk>"
-                   f"<tc:bronBrin>{BRON_BRIN}</tc:bronBrin><tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort>"
-                   f"<tc:zoeksleutel>{ZOEKSLEUTEL}</tc:zoeksleutel><tc:pgnfrag>{PGNFRAG}</tc:pgnfrag>"
-                   "</tc:overdrachtRequest>"),
-    "ping": f'<tc:pingRequest xmlns:tc="{TC}"><tc:echo>bench</tc:echo></tc:pingRequest>',
+    "overdracht": (f"<tc:overdrachtRequest xmlns:tc=\"{TC}\"><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>"
+                   f"<tc:doelBrin>{DOEL_BRIN}</tc:doelBrin><tc:doelRouteringsKenmerk>{DOEL_RK}"
+                   f"</tc:doelRouteringsKenmerk><tc:zoeksleutelPgnfrag><tc:zoeksleutel>{ZOEKSLEUTEL}</tc:zoeksleutel>"
+                   f"<tc:pgnfrag>{PGNFRAG}</tc:pgnfrag></tc:zoeksleutelPgnfrag>"
+                   "<tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort></tc:overdrachtRequest>"),
+    "ping": f'<tc:pingRequest xmlns:tc="{TC}"/>',
 }
 
 

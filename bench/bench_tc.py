@@ -20,6 +20,7 @@ bench/README.md.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import multiprocessing
 import os
@@ -46,7 +47,7 @@ from tests.serve_process import clean_env, start_serve, stop, wait_healthy  # no
 from tests.tc_harness import (BRON_BRIN, BRON_OIN, BRON_RK, DOEL_BRIN, DOEL_OIN, DOEL_RK, PGNFRAG,  # noqa: E402
                               register_parties)
 
-TC = "urn:oso-gateway:trafficcenter:1"
+TC = "http://xml.kennisnet.nl/schemas/Overstapservice/20200910"
 GOAL = 1 / 3  # signed ≥ 33 % of unsigned
 JOURNAL_SETTING = "journal" in {f.name for f in fields(Config)}
 START_TIMEOUT = 40
@@ -74,30 +75,34 @@ def _envelope(body: str, *, to: str, action: str, oin: str, unsigned: bool) -> b
             "</soapenv:Envelope>").encode()
 
 
+_PARTIJEN = (f"<tc:bronBrin>{BRON_BRIN}</tc:bronBrin><tc:bronRouteringsKenmerk>{BRON_RK}</tc:bronRouteringsKenmerk>"
+             f"<tc:doelBrin>{DOEL_BRIN}</tc:doelBrin><tc:doelRouteringsKenmerk>{DOEL_RK}</tc:doelRouteringsKenmerk>")
+
+
+def _leerling(zoeksleutel: str) -> str:
+    return (f"<tc:zoeksleutelPgnfrag><tc:zoeksleutel>{zoeksleutel}</tc:zoeksleutel><tc:pgnfrag>{PGNFRAG}"
+            "</tc:pgnfrag></tc:zoeksleutelPgnfrag>")
+
+
 def _overdracht(zoeksleutel: str) -> str:
-    return (f'<tc:overdrachtRequest xmlns:tc="{TC}"><tc:doelBrin>{DOEL_BRIN}</tc:doelBrin>'
-            f"<tc:doelRouteringskenmerk>{DOEL_RK}</tc:doelRouteringskenmerk><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>"
-            f"<tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort><tc:zoeksleutel>{zoeksleutel}</tc:zoeksleutel>"
-            f"<tc:pgnfrag>{PGNFRAG}</tc:pgnfrag></tc:overdrachtRequest>")
+    return (f'<tc:overdrachtRequest xmlns:tc="{TC}"><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>'
+            f"<tc:doelBrin>{DOEL_BRIN}</tc:doelBrin><tc:doelRouteringsKenmerk>{DOEL_RK}</tc:doelRouteringsKenmerk>"
+            f"{_leerling(zoeksleutel)}<tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort></tc:overdrachtRequest>")
 
 
 def _sessiecontrole(sessie_id: str, zoeksleutel: str) -> str:
-    return (f'<tc:sessiecontroleRequest xmlns:tc="{TC}"><tc:sessieId>{sessie_id}</tc:sessieId>'
-            f"<tc:aanvragerOin>{DOEL_OIN}</tc:aanvragerOin>"
-            f"<tc:bronRouteringskenmerk>{BRON_RK}</tc:bronRouteringskenmerk><tc:bronBrin>{BRON_BRIN}</tc:bronBrin>"
-            f"<tc:doelBrin>{DOEL_BRIN}</tc:doelBrin><tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort>"
-            f"<tc:zoeksleutel>{zoeksleutel}</tc:zoeksleutel><tc:pgnfrag>{PGNFRAG}</tc:pgnfrag>"
+    return (f'<tc:sessiecontroleRequest xmlns:tc="{TC}">{_PARTIJEN}{_leerling(zoeksleutel)}'
+            f"<tc:overdrachtsoort>overstapdossier</tc:overdrachtsoort><tc:sessieId>{sessie_id}</tc:sessieId>"
             "</tc:sessiecontroleRequest>")
 
 
 def _afmelding(sessie_id: str) -> str:
-    return (f'<tc:afmeldingRequest xmlns:tc="{TC}"><tc:sessieId>{sessie_id}</tc:sessieId>'
-            f"<tc:aanleverpuntResultaat><tc:routeringskenmerk>{BRON_RK}</tc:routeringskenmerk>"
-            "<tc:resultaat>OverdrachtGeslaagd</tc:resultaat></tc:aanleverpuntResultaat></tc:afmeldingRequest>")
+    return (f'<tc:afmeldingRequest xmlns:tc="{TC}">{_PARTIJEN}<tc:sessieId>{sessie_id}</tc:sessieId>'
+            "<tc:resultaat>OverdrachtGeslaagd</tc:resultaat></tc:afmeldingRequest>")
 
 
 _FIELD = {name: re.compile(rf"<(?:\w+:)?{name}>([^<]*)</(?:\w+:)?{name}>".encode())
-          for name in ("resultaat", "sessieId", "sessieResultaat")}
+          for name in ("resultaat", "sessieId")}
 
 
 def _field(answer: bytes, name: str) -> str | None:
@@ -132,7 +137,7 @@ class Client:
 
     def cycle(self) -> None:
         self.n += 1
-        zoeksleutel = f"{self.tag}.{self.n:06d}"
+        zoeksleutel = base64.b64encode(f"{self.tag}.{self.n:06d}".encode()).decode()  # base64, as the contract asks
         opened = self.call("overdracht", _overdracht(zoeksleutel), self.doel)
         sessie_id = _field(opened, "sessieId")
         if _field(opened, "resultaat") != "Geslaagd" or not sessie_id:
@@ -141,7 +146,7 @@ class Client:
         if _field(checked, "resultaat") != "Geslaagd":
             raise RuntimeError(f"sessiecontrole: {checked[:300]!r}")
         closed = self.call("afmelding", _afmelding(sessie_id), self.doel)
-        if (_field(closed, "resultaat"), _field(closed, "sessieResultaat")) != ("Geslaagd", "OverdrachtGeslaagd"):
+        if _field(closed, "resultaat") != "OverdrachtGeslaagd":  # the TC's acknowledgement
             raise RuntimeError(f"afmelding: {closed[:300]!r}")
 
 

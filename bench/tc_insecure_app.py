@@ -3,7 +3,7 @@
 This is not a mode of the product and must never become one: it lives in bench/, the gateway has no switch for it.
 It composes what the real server composes, minus WS-Security:
 
-- the same spyne TC application (``gateway.services.trafficcenter.trafficcenter_application``);
+- the same spyne TC application (``gateway.services.trafficcenter.application``);
 - the same unit of work per message (``gateway.store.Database.unit_of_work``): the service's change and the answer
   in one transaction, rolled back when the service answers with a Fault;
 - the same settings entry (``TcSettings``) in the WSGI environ;
@@ -31,9 +31,9 @@ from datetime import timedelta
 
 from lxml import etree
 
-from gateway.services.trafficcenter import SETTINGS_KEY, TcSettings, trafficcenter_application
+from gateway.services.context import REPO as REPO_KEY, VERIFIED as ENVIRON_KEY
+from gateway.services.trafficcenter import SETTINGS_KEY, TcSettings, application as trafficcenter_application
 from gateway.store import Database
-from gateway.web.security import ENVIRON_KEY, REPO_KEY
 from gateway.wsse import ns, parse_untrusted
 
 FIXED_OIN = "00000001000000000011"

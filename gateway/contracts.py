@@ -14,8 +14,9 @@ gateway's own additions to its answers live in ``urn:oso-gateway:extensie:1`` an
 
 from __future__ import annotations
 
+import queue
 import re
-import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,8 +131,14 @@ def operation_for_element(tag: str) -> tuple[Operation, bool] | None:
     return _by_element().get(tag)
 
 
+@lru_cache(maxsize=1)
+def _by_response_action() -> dict[str, Operation]:
+    return {op.response_action: op for s in services().values() for op in s.operations}
+
+
 def operation_for_response_action(action: str | None) -> Operation | None:
-    return next((op for s in services().values() for op in s.operations if op.response_action == action), None)
+    """The operation whose answer carries this wsa:Action (None: no answer of the contract)."""
+    return _by_response_action().get(action or "")
 
 
 # ---- files ------------------------------------------------------------------------------------------------------
@@ -151,16 +158,27 @@ def published_file(folder: str, name: str) -> Path | None:
 
 # ---- the schema -------------------------------------------------------------------------------------------------
 
-_local = threading.local()
+# Compiled XMLSchema objects, lent out one at a time: an XMLSchema's error log is its own state, so two threads may
+# not validate with one at once, and compiling one per thread would cost a compile for every request of a server
+# that starts a thread per connection. A pool keeps as many as threads validate at the same moment.
+_pool: queue.SimpleQueue = queue.SimpleQueue()
 
 
-def schema() -> etree.XMLSchema:
-    """The contract's XSD (its imports resolved from ``xsd/``), one per thread: an XMLSchema's error log is its
-    own state, so threads do not share one."""
-    s = getattr(_local, "schema", None)
-    if s is None:
-        s = _local.schema = etree.XMLSchema(etree.parse(str(XSD_DIR / XSD_FILE)))
-    return s
+def _compile() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(XSD_DIR / XSD_FILE)))
+
+
+@contextmanager
+def schema():
+    """The contract's XSD (its imports resolved from ``xsd/``), lent to this caller until the block ends."""
+    try:
+        s = _pool.get_nowait()
+    except queue.Empty:
+        s = _compile()
+    try:
+        yield s
+    finally:
+        _pool.put(s)
 
 
 _VALUE = re.compile(r"(The value|value) '[^']*'")
@@ -173,16 +191,16 @@ def scrub(message: str) -> str:
 
 def schema_errors(element: etree._Element, limit: int = 20) -> list[str]:
     """What is wrong with a Body element against the contract (scrubbed, at most ``limit``); [] when it conforms."""
-    s = schema()
-    if s.validate(element):
-        return []
-    return [scrub(f"line {e.line}: {e.message}") for e in list(s.error_log)[:limit]] or ["does not conform"]
+    with schema() as s:
+        if s.validate(element):
+            return []
+        return [scrub(f"line {e.line}: {e.message}") for e in list(s.error_log)[:limit]] or ["does not conform"]
 
 
 def schema_error(element: etree._Element) -> str | None:
     """The first thing wrong with a Body element against the contract (scrubbed), or None when it conforms."""
-    s = schema()
-    if s.validate(element):
-        return None
-    entry = s.error_log.last_error
-    return scrub(entry.message if entry is not None else "the element does not conform")[:300]
+    with schema() as s:
+        if s.validate(element):
+            return None
+        entry = s.error_log.last_error
+        return scrub(entry.message if entry is not None else "the element does not conform")[:300]

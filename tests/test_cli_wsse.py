@@ -13,8 +13,9 @@ from gateway.cli import main
 from gateway.wsse import ns
 
 UNSIGNED = (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-            b'<p:pingRequest xmlns:p="urn:oso-gateway:trafficcenter:1"/></soapenv:Body></soapenv:Envelope>')
-TO, ACTION = "http://localhost:8080/tc", "urn:oso-gateway:trafficcenter:1/ping"
+            b'<p:pingRequest xmlns:p="http://xml.kennisnet.nl/schemas/Overstapservice/20200910"/>'
+            b"</soapenv:Body></soapenv:Envelope>")
+TO, ACTION = "http://localhost:8080/tc", "http://xml.kennisnet.nl/schemas/Overstapservice/20200910/ping"
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
@@ -96,7 +97,8 @@ def test_sign_response_to_request(cli_pki, tmp_path):
     request = tmp_path / "req.xml"
     request.write_bytes(sign(cli_pki, "school"))
     response = (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-                b'<p:pingResponse xmlns:p="urn:oso-gateway:trafficcenter:1"/></soapenv:Body></soapenv:Envelope>')
+                b'<p:pingResponse xmlns:p="http://xml.kennisnet.nl/schemas/Overstapservice/20200910"/>'
+                b"</soapenv:Body></soapenv:Envelope>")
     r = run("sign", "--cert", str(cli_pki / "gateway.cert.pem"), "--key", str(cli_pki / "gateway.key.pem"),
             "--action", ACTION + "Response", "--response-to", str(request), stdin=response)
     assert r.returncode == 0, r.stderr

@@ -126,3 +126,38 @@ def test_a_whole_transfer_never_carries_the_pgn_in_clear(wire, onr_pupil):
     whole = b"".join(down for _, down in proxy.streams()[1::2])
     for pgn in ("127095823", "118716943", onr_pupil):
         assert find_pgn(whole, pgn), pgn
+
+
+def test_on_the_wire_every_body_is_the_chains_own_message(wire):
+    """A transfer as it crosses the wire: every SOAP Body, both ways, holds one element of the chain's OSO'22
+    namespace, the request or response of the operation its wsa:Action names (no Body of the project's own former
+    namespaces, no Fault)."""
+    from lxml import etree
+
+    from gateway import contracts
+
+    proxy, gw = wire
+    target = Doelsysteem.from_config(gw.config)
+    proxy.clear()
+    account = target.transfer(pgn="127095824", bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN,
+                              doel_routeringskenmerk=TEST_DOEL_ROUTERINGSKENMERK)
+    assert account.resultaat == "OverdrachtGeslaagd", account.render()
+    soap = "{http://schemas.xmlsoap.org/soap/envelope/}"
+    wsa = "{http://www.w3.org/2005/08/addressing}"
+    seen = []
+    for name, rq_head, rq_body, rs_head, rs_body in exchanges(proxy):
+        if not rq_head.startswith(b"POST "):
+            continue  # the OSR lookups (JSON)
+        for direction, data in (("request", rq_body), ("response", rs_body)):
+            root = etree.fromstring(data)
+            [payload] = [c for c in root.find(f"{soap}Body") if isinstance(c.tag, str)]
+            action = root.findtext(f"{soap}Header/{wsa}Action")
+            found = contracts.operation_for_element(payload.tag)
+            assert found is not None, f"{name} {direction}: {payload.tag} is not a message of the contract"
+            op, is_request = found
+            assert is_request == (direction == "request")
+            assert action == (op.action if is_request else op.response_action), (name, direction, action)
+            seen.append(etree.QName(payload).localname)
+    assert sorted(seen) == sorted(["overdrachtRequest", "overdrachtResponse", "documentRequest", "documentResponse",
+                                   "sessiecontroleRequest", "sessiecontroleResponse", "afmeldingRequest",
+                                   "afmeldingResponse"])

@@ -21,6 +21,7 @@ from ..oso.resultaat import CODES
 from ..school.uitlevering import Sessiecontrole, Verzoek
 from ..wsse import Credentials, TrustStore
 from .call import TIMED_OUT, TRANSPORT, Caller, Reply
+from .overdracht import result_for_failure
 
 log = logging.getLogger("oso.gateway.school")
 
@@ -101,12 +102,13 @@ class BronClient:
     def notificeer(self, endpoint: str, *, koppelsleutel: str, bron_brin: str, bron_routeringskenmerk: str,
                    doel_brin: str, doel_routeringskenmerk: str, doel: str, doel_leverancier: str | None = None
                    ) -> tuple[str, str]:
-        """``notificatieRequest`` to a target's notification endpoint: (its resultaat, why when it gave none). The
-        answer must be signed by ``doel_leverancier`` when given."""
+        """``notificatieRequest`` to a target's notification endpoint: (its resultaat, why when it gave none: then the
+        code is Timeout for no answer or a Server Fault, else OngeldigVerzoek). The answer must be signed by
+        ``doel_leverancier`` when given."""
         reply = self.caller.call("notificatie", endpoint, dict(
             bronBrin=bron_brin, bronRouteringsKenmerk=bron_routeringskenmerk, doelBrin=doel_brin,
             doelRouteringsKenmerk=doel_routeringskenmerk, koppelsleutel=koppelsleutel, doel=doel),
             service="doelsysteem", signer=doel_leverancier)
         if reply.failure is not None:
-            return UNAVAILABLE, f"target: {reply.failure.text}"
+            return result_for_failure(reply.failure), f"target: {reply.failure.text}"
         return reply.resultaat, ""

@@ -25,7 +25,7 @@ from datetime import date, datetime
 from ..oso.zoeksleutel import ChainKey
 from .call import TRANSPORT, Attempt, Caller, Failure, Reply
 from .overdracht import (Call, FlowResult, Step, TransferAccount, TransferError, TransferRequest, describe_leerling,
-                         flow, leerling_fields)
+                         flow, leerling_fields, result_for_failure)
 from .transport import https_session
 
 
@@ -206,6 +206,6 @@ class Doelsysteem:
             return "AfnemerNietBekend", "neither the OSR nor the TC names the school's endpoint"
         reply = self.caller.call("terugkoppeling", address, fields, signer=notice.afzender_oin)
         if reply.failure is not None:
-            return "Timeout" if reply.failure.kind == TRANSPORT else "OngeldigVerzoek", f"LAS: {reply.failure.text}"
+            return result_for_failure(reply.failure), f"LAS: {reply.failure.text}"
         return reply.resultaat, ""
 

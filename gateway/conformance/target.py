@@ -48,7 +48,7 @@ from .evidence import HttpExchange, find_pgns
 from .live import LiveView
 from .results import ERROR, FAILED, NOT_APPLICABLE, PASSED, Result, RunReport
 from .serving import TlsSettings
-from .tc import SuiteTc, TcObservation, _fields as body_fields
+from .tc import SuiteTc, TcObservation, body_fields
 
 TEST_BRIN, TEST_RK = "00YY", "0000000700000YY00931"
 STORING_BRIN, STORING_RK = "01YY", "0000000700000YY01931"

@@ -49,7 +49,7 @@ class TcObservation:
     body: etree._Element | None = field(default=None, repr=False)  # the request's Body child, when readable
 
 
-def _fields(body: etree._Element | None) -> dict[str, str]:
+def body_fields(body: etree._Element | None) -> dict[str, str]:
     """The leaf elements of a Body element by local name (the zoeksleutelPgnfrag's two as well)."""
     if body is None:
         return {}
@@ -196,10 +196,10 @@ class SuiteTc:
             operation=etree.QName(body).localname if body is not None else None,
             signer_oin=vm.oin if vm is not None else None,
             message_id=vm.message_id if vm is not None else None,
-            fields=_fields(body), resultaat=resultaat,
+            fields=body_fields(body), resultaat=resultaat,
             error=f"{ex.error.rule}: {ex.error.reason}" if ex.error is not None else None,
             request=ex.request, response=ex.response, verified=vm is not None, from_oin=from_oin,
-            answer_fields=_fields(answer_body), body=body)
+            answer_fields=body_fields(answer_body), body=body)
         with self._lock:
             self.observations.append(obs)
 
