@@ -133,6 +133,9 @@ def test_accepted_and_refused_messages_are_journalled(tc):
     for e in (accepted, wb013, xsd, garbage):
         text = json.dumps(asdict(e), default=str)
         assert BSN not in text and ZOEKSLEUTEL not in text
+        # the pgnfrag (four digits) is pupil data too: no field holds it
+        values = {str(x) for v in asdict(e).values() for x in (v if isinstance(v, tuple) else (v,))}
+        assert PGNFRAG not in values and not any(v.endswith("=" + PGNFRAG) for v in values)
 
 
 def test_an_afmelding_is_journalled_with_the_result_the_target_reported(tc):
