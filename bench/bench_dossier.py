@@ -33,8 +33,11 @@ from pathlib import Path
 from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLES_DIR = ROOT.parent / "shared" / "oso-gegevensset"
-POVO_FULL = BUNDLES_DIR / "2019.1" / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+sys.path.insert(0, str(ROOT))  # the tests' bundles location (and gateway, when not installed)
+
+from tests.bundles_location import BUNDLES_DIR, GEGEVENSSET  # noqa: E402
+
+POVO_FULL = GEGEVENSSET / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
 NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
 MiB = 1024 * 1024
 ATTACHMENTS, ATTACHMENT_SIZE = 10, 5 * MiB

@@ -43,10 +43,10 @@ from gateway.client.target import Doelsysteem  # noqa: E402
 from gateway.school.dossierbestand import lees  # noqa: E402
 from gateway.store.testschool import TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK  # noqa: E402
 from gateway.web.local import LocalGateway, free_port, prepare_dev  # noqa: E402
+from tests.bundles_location import BUNDLES_DIR, GEGEVENSSET  # noqa: E402
 from tests.serve_process import start_serve, stop, wait_healthy  # noqa: E402
 
-BUNDLES = REPO.parent / "shared" / "oso-gegevensset"
-POVO_FULL = BUNDLES / "2019.1" / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+BUNDLES, POVO_FULL = BUNDLES_DIR, GEGEVENSSET / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
 GOAL_RATIO = 3.0
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
@@ -61,7 +61,7 @@ def klaarzetten(database_url: str, path: Path) -> str:
     import contextlib
     import io
 
-    from gateway.cli import main
+    from gateway.commands import main
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):

@@ -24,8 +24,6 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-POVO_FULL = SHARED / "oso-gegevensset" / "2019.1" / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
 sys.path[:0] = [str(REPO), str(REPO / "tests")]  # gateway (when not installed) and the shared xmlsec peer
 
 from cryptography.hazmat.primitives import hashes  # noqa: E402
@@ -35,6 +33,9 @@ from xmlsec_peer import XmlsecPeer  # noqa: E402
 
 from gateway.pki import init_pki, issue  # noqa: E402
 from gateway.wsse import Credentials, MemoryReplayStore, Policy, TrustStore, sign_request, verify  # noqa: E402
+from tests.bundles_location import GEGEVENSSET  # noqa: E402
+
+POVO_FULL = GEGEVENSSET / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 ENDPOINT = "http://localhost:8080/tc"

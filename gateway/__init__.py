@@ -2,11 +2,7 @@
 
 import sys
 
-if sys.version_info[:2] != (3, 11):  # pragma: no cover - depends on the interpreter
-    raise SystemExit(
-        "oso-gateway needs Python 3.11: spyne 2.14, the newest release, does not import on "
-        f"Python {sys.version_info[0]}.{sys.version_info[1]}. Create the environment with python3.11 "
-        "(`make run` does this for you)."
-    )
+if sys.version_info < (3, 11):  # pragma: no cover - depends on the interpreter
+    raise SystemExit(f"oso-gateway needs Python 3.11, 3.12 or 3.13, not {sys.version_info[0]}.{sys.version_info[1]}")
 
 __version__ = "0.1.0"

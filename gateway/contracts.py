@@ -27,9 +27,11 @@ OSO_NS = "http://xml.kennisnet.nl/schemas/Overstapservice/20200910"
 GW_NS = "urn:oso-gateway:extensie:1"
 VERSION = "20200910"
 
-_ROOT = Path(__file__).resolve().parents[1]
-WSDL_DIR = _ROOT / "wsdl"
-XSD_DIR = _ROOT / "xsd"
+# gateway/contract/wsdl and …/xsd are links to the repository's top-level wsdl/ and xsd/ (the one source): a wheel
+# carries the files themselves there, so an installed gateway finds its contract beside its code
+_FILES = Path(__file__).resolve().parent / "contract"
+WSDL_DIR = _FILES / "wsdl"
+XSD_DIR = _FILES / "xsd"
 XSD_FILE = "overstapservice-20200910.xsd"
 
 _WSDL = "http://schemas.xmlsoap.org/wsdl/"

@@ -25,13 +25,12 @@ from gateway.store import Database
 from gateway.store.testschool import TEST_ROUTERINGSKENMERK
 from gateway.wsse import Credentials
 
-from .conftest import SHARED
+from .bundles_location import BUNDLES_DIR
 
 SUITE_OIN = "00000001888888880000"
 OTHER_VENDOR_OIN = "00000001777777770000"  # another vendor the reference trusts
 TARGET_VENDOR_OIN = "00000001000000000044"
 TARGET_BRIN, TARGET_RK = "11AA", "0000000700000AA00000"
-BUNDLES_DIR = SHARED / "oso-gegevensset"
 AP_PATH = "/school/aanleverpunt"
 
 _BUNDLES = None

@@ -11,10 +11,10 @@ import pytest
 from gateway.pki import IssuedParty, init_pki, issue
 from gateway.wsse import Credentials, MemoryReplayStore, Policy, TrustStore
 
+from .bundles_location import GEGEVENSSET
+
 pytest_plugins = ["tests.dbfixtures"]
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-GEGEVENSSET = SHARED / "oso-gegevensset" / "2019.1"
 POVO_FULL = GEGEVENSSET / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
 
 VENDOR_OIN = "00000001234567890000"

@@ -20,10 +20,9 @@ from gateway.store.school_repository import SchoolRepository
 from gateway.store.testschool import TEST_ROUTERINGSKENMERK, register_test_school, register_test_target
 from gateway.web.app import GatewayApp
 
-from .conftest import SHARED
+from .bundles_location import BUNDLES_DIR as BUNDLES
 from .harness import serve, signed_client, stop, valid_body
 
-BUNDLES = SHARED / "oso-gegevensset"
 DOSSIER_NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
 OSO_NS = contracts.OSO_NS
 

@@ -25,7 +25,7 @@ def start_serve(folder: Path, *args: str, env: dict | None = None, log: str = "s
     need read it while the server runs)."""
     path = Path(folder) / log
     with open(path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", *args], cwd=folder,
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", *args], cwd=folder,
                                 env=clean_env() if env is None else env, stdout=out, stderr=subprocess.STDOUT,
                                 **popen)
     return proc, path

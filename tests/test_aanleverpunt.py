@@ -358,7 +358,7 @@ def test_another_vendor_with_the_sessions_details_gets_no_dossier(school, tc):
 # ---- the SWV flow: a koppelsleutel instead of a zoeksleutel ------------------------------------------------------
 
 def test_the_swv_flow_with_a_koppelsleutel(school, pki, tmp_path, capsys):
-    from gateway.cli import main
+    from gateway.commands import main
     from gateway.store.testschool import TEST_SWV_BRIN, TEST_SWV_ROUTERINGSKENMERK
 
     pgn = prepare(school, "POSWV", seed="swv", inzage=False, toestemming=False)
@@ -393,7 +393,7 @@ def test_the_swv_flow_with_a_koppelsleutel(school, pki, tmp_path, capsys):
 
 
 def test_melden_refuses_without_a_prepared_dossier(school, tmp_path, capsys):
-    from gateway.cli import main
+    from gateway.commands import main
 
     code = main(["school", "melden", "--pgn", "999990019", "--doel-brin", "00SW", "--doel-routeringskenmerk",
                  "0000000700000SW00000", "--config", str(school.config_file(tmp_path))])

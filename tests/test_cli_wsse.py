@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.cli import main
+from gateway.commands import main
 from gateway.wsse import ns
 
 UNSIGNED = (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
@@ -19,7 +19,7 @@ TO, ACTION = "http://localhost:8080/tc", "http://xml.kennisnet.nl/schemas/Overst
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gateway", *args], input=stdin, capture_output=True,
                           timeout=60)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
-from gateway.cli import main
+from gateway.commands import main
 from gateway.conformance import mutations as m
 from gateway.conformance.catalogue import (BY_ID, CHAIN_RULES, MUST, SCENARIOS, SHOULD, SOURCE, TARGET, for_role,
                                            rule_text)

@@ -10,7 +10,7 @@ import time
 import requests
 from lxml import etree
 
-from gateway.cli import main
+from gateway.commands import main
 from gateway.store.testschool import TEST_ROUTERINGSKENMERK
 
 from .conformance_bench import (BUNDLES_DIR, SUITE_OIN, TARGET_BRIN, TARGET_RK, TARGET_VENDOR_OIN, reference_source,

@@ -14,7 +14,7 @@ import pytest
 import requests
 from lxml import etree
 
-from gateway.cli import main
+from gateway.commands import main
 from gateway.web.auth import Signer, hash_password, verify_password
 from gateway.wsse import sign_request
 

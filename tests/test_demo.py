@@ -18,7 +18,7 @@ TIMEOUT = 60
 
 
 def cli(*args, cwd, env, timeout=TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -79,3 +79,118 @@ def test_transfer_exit_codes_against_the_running_gateway(dev_server):
     r = cli("transfer", "--bsn", "127095823", *common, "--tc", f"http://127.0.0.1:{free_port()}/tc", cwd=folder,
             env=env)
     assert r.returncode == 3 and "attempt 2" in r.stdout and "TrafficCenterNietBeschikbaar" in r.stdout
+
+
+class Listener:
+    """A loopback port that counts the connections made to it (and answers none): proof that nothing was sent."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+COMMON = ("--bron-brin", "00YY", "--doel-brin", "00ZZ", "--doel-routeringskenmerk", "0000000700000ZZ00000")
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--bron-brin", "0YY", "--doel-brin", "00ZZ"), "bron-brin '0YY' is not a BRIN"),
+    (("--bron-brin", "00YY", "--doel-brin", "00ZZ", "--doel-routeringskenmerk", "short"),
+     "doel-routeringskenmerk 'short' is not a routeringskenmerk"),
+    ((*COMMON, "--bron-routeringskenmerk", "x" * 20), "bron-routeringskenmerk"),
+    ((*COMMON, "--out", "no-such-folder/dossier.xml"), "--out no-such-folder/dossier.xml cannot be written"),
+    ((*COMMON, "--out", "."), "--out . cannot be written"),
+    ((*COMMON, "--ca", "missing-ca.pem"), "the trust anchors (ca) file missing-ca.pem does not exist"),
+    ((*COMMON, "--cert", "/etc/hostname"), "cannot set up the target: /etc/hostname: not a PEM certificate"),
+])
+def test_transfer_checks_everything_before_it_sends_anything(dev_server, listener, args, message):
+    folder, env, _ = dev_server
+    r = cli("transfer", "--bsn", "127095823", *args, "--tc", f"http://127.0.0.1:{listener.port}/tc", cwd=folder,
+            env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.strip().splitlines() == [f"transfer: {r.stderr.strip()[len('transfer: '):]}"]  # one line
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert listener.connections == 0  # nothing was sent, not even a lookup
+
+
+def test_a_tc_that_cannot_be_asked_for_the_doel_aanleverpunt_is_exit_3(dev_server):
+    folder, env, _ = dev_server
+    r = cli("transfer", "--bsn", "127095823", "--bron-brin", "00YY", "--doel-brin", "00ZZ", "--tc",
+            f"http://127.0.0.1:{free_port()}/tc", cwd=folder, env=env)
+    assert r.returncode == 3 and "cannot ask the TC for 00ZZ's aanleverpunten" in r.stderr
+
+
+def test_a_dossier_that_cannot_be_kept_is_not_reported_to_the_tc(dev_server, monkeypatch, capsys):
+    """The disk fills up between the check of --out and the dossier's arrival: the transfer says so, exits 3, the
+    --out file is not there half-written, and the TC never hears OverdrachtGeslaagd (no afmelding)."""
+    import errno
+    import json
+    import os
+
+    from gateway.commands import main
+
+    folder, env, _ = dev_server
+    monkeypatch.chdir(folder)
+    for k, v in env.items():
+        if k.startswith("OSO_GATEWAY_"):
+            monkeypatch.setenv(k, v)
+    real_replace = os.replace
+
+    def disk_full(src, dst, *a, **kw):
+        if str(dst).endswith("kept.xml"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(src))
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    code = main(["transfer", "--bsn", "127095824", *COMMON, "--out", "kept.xml"])
+    out, err = capsys.readouterr()
+    assert code == 3, out + err
+    assert "transfer: cannot write the dossier: kept.xml: No space left on device; the TC was not told" in err
+    assert "NOT KEPT" in out and "not confirmed by the TC" in out
+    assert not (folder / "kept.xml").exists() and not list(folder.glob(".kept.xml.*"))
+    sessie = re.search(r"sessie:\s+(\S+)", out).group(1)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert main(["trace", sessie, "--json"]) in (0, 1)
+    traced = json.loads(capsys.readouterr().out)
+    operations = [m["operation"] for m in traced["messages"]]
+    assert "overdracht" in operations and "document" in operations
+    assert "afmelding" not in operations  # the chain does not believe it arrived
+
+
+def test_the_kept_dossier_is_complete_on_disk_when_transfer_says_0(dev_server):
+    folder, env, _ = dev_server
+    r = cli("transfer", "--bsn", "127095824", *COMMON, "--out", "whole.xml", cwd=folder, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = (folder / "whole.xml").read_bytes()
+    assert f"{len(data):,} bytes" in r.stdout and "written to whole.xml" in r.stdout
+    assert not list(folder.glob(".whole.xml.*"))  # no temporary file left beside it

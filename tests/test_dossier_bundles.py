@@ -174,7 +174,7 @@ def test_missing_profile_and_broken_stylesheet(tmp_path):
 
 
 def test_broken_bundle_in_the_cli_exits_2(tmp_path, capsys):
-    from gateway.cli import main
+    from gateway.commands import main
 
     make_bundle(tmp_path / "b" / "2099.1", ov="<not xslt/>")
     f = tmp_path / "d.xml"

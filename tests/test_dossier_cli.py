@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.cli import main
+from gateway.commands import main
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-BUNDLES_DIR = SHARED / "oso-gegevensset"
-OV_EXAMPLES = BUNDLES_DIR / "2019.1" / "OV" / "examples"
+from .bundles_location import BUNDLES_DIR, GEGEVENSSET
+
+OV_EXAMPLES = GEGEVENSSET / "OV" / "examples"
 POVO = OV_EXAMPLES / "Voorbeelddossier_OV_POVO_opt_out.xml"
 POPO = OV_EXAMPLES / "Voorbeelddossier_OV_POPO_full.xml"
 NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
@@ -22,7 +22,7 @@ NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
 
 @pytest.fixture(autouse=True)
 def _no_env_bundles(monkeypatch):
-    monkeypatch.delenv("OSO_GATEWAY_BUNDLES", raising=False)
+    monkeypatch.delenv("OSO_GATEWAY_BUNDLES_DIR", raising=False)
 
 
 def _changed(tmp_path: Path, name: str, path: str, value: str, src: Path = POVO) -> Path:
@@ -71,7 +71,7 @@ def test_cannot_validate_exits_2(tmp_path, capsys):
     assert out.splitlines()[0].startswith(f"{future}: CANNOT VALIDATE")
     assert "no bundle for standaardversie '2030.1'" in out
     code, out = run(capsys, POVO)  # no bundles dir at all
-    assert code == 2 and "no bundles dir given" in out
+    assert code == 2 and "no bundles: --bundles DIR" in out
 
 
 def test_the_worst_file_decides(tmp_path, capsys):
@@ -112,8 +112,8 @@ def test_test_school_flag(tmp_path, capsys):
 def test_the_installed_command(tmp_path):
     """The real entry point in a fresh process, with the bundles dir from the environment."""
     bad = _changed(tmp_path, "brin.xml", "huidigeschool/brincode", "0YYY")
-    cmd = [sys.executable, "-m", "gateway.cli", "validate"]
-    env = {"OSO_GATEWAY_BUNDLES": str(BUNDLES_DIR), "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-m", "gateway", "validate"]
+    env = {"OSO_GATEWAY_BUNDLES_DIR": str(BUNDLES_DIR), "PATH": "/usr/bin:/bin"}
     cwd = Path(__file__).resolve().parents[1]
     ok = subprocess.run([*cmd, str(POVO)], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
     assert ok.returncode == 0, ok.stderr

@@ -21,9 +21,8 @@ from gateway.dossier import (BUSINESS_RULE, CANNOT_VALIDATE, ERROR, GATEWAY, INF
                              load_bundles, validate)
 from gateway.dossier.bundles import OV, PAO, rule_ids_of_stylesheet
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-BUNDLES_DIR = SHARED / "oso-gegevensset"
-GEGEVENSSET = BUNDLES_DIR / "2019.1"
+from .bundles_location import BUNDLES_DIR, GEGEVENSSET
+
 EXAMPLES = sorted((GEGEVENSSET / "OV" / "examples").glob("*.xml")) + sorted(
     (GEGEVENSSET / "PaO" / "examples").glob("*.xml"))
 NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"

@@ -16,7 +16,7 @@ import pytest
 import requests
 from lxml import etree
 
-from gateway.cli import main
+from gateway.commands import main
 from gateway.journal.entry import JournalEntry, body_fields, entry_from_exchange
 from gateway.store.journal import add_entry, purge_journal, stats, transfer
 from gateway.web.jsonlog import JsonFormatter

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.commands import main
 from gateway.oso.register import Aanleverpunt, School, Sector, Vendor
 from gateway.store import Database
 
@@ -195,10 +195,10 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(run, database_url, 
     assert snapshot(database_url) == seeded
 
 
-def test_an_unreachable_database_exits_1_without_a_traceback(capsys):
+def test_an_unreachable_database_exits_3_without_a_traceback(capsys):
     code = main(["register", "list", "--database", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"])
     _, err = capsys.readouterr()
-    assert code == 1 and "the database failed" in one_line(err)
+    assert code == 3 and "the database failed" in one_line(err)
     code = main(["register", "list", "--database", "mysql://u@h/db"])
     _, err = capsys.readouterr()
     assert code == 2 and "unsupported database" in one_line(err)
@@ -219,7 +219,7 @@ def test_the_database_comes_from_the_configuration(tmp_path, monkeypatch, capsys
 def test_the_installed_command(tmp_path):
     url = f"sqlite:///{tmp_path / 'gw.db'}"
     exe = Path(sys.executable).with_name("oso-gateway")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "gateway.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "gateway"]
     env = {**os.environ, "OSO_GATEWAY_DATABASE_URL": url}
     done = subprocess.run([*command, "register", "school", "add", "--brin", "12AB", "--vestiging", "00",
                            "--sector", "PO", "--naam", "Via de shell"], capture_output=True, text=True, env=env,

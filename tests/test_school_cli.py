@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from gateway.cli import main
+from gateway.commands import main
 from gateway.school.dossierbestand import lees
 from gateway.school.synthetisch import bouw_dossier, genereer_leerling
 from gateway.store import Database

@@ -48,7 +48,7 @@ def test_serve_journals_before_it_answers_counts_across_workers_and_logs_json(tm
     port = free_port()
     env = {**os.environ, "OSO_GATEWAY_PORT": str(port), "OSO_GATEWAY_WORKERS": "2"}
     stderr = open(tmp_path / "stderr.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--dev"], cwd=tmp_path, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--dev"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -14,7 +14,7 @@ from lxml import etree
 from gateway.client.antwoorden import (AanleverpuntAdres, Antwoord, DocumentAntwoord, OverdrachtAntwoord,
                                       dossier_of)
 from gateway.client.call import FAULT, PROTOCOL, TRANSPORT, UNVERIFIED, Failure, Reply, fault_failure
-from gateway.client.overdracht import (Call, Step, TransferAccount, TransferError, TransferRequest, flow,
+from gateway.client.overdracht import (Call, Keep, Step, TransferAccount, TransferError, TransferRequest, flow,
                                       leerling_fields, result_for_failure)
 from gateway.client.target import Doelsysteem
 from gateway.contracts import OSO_NS
@@ -36,13 +36,19 @@ def request(**kw) -> TransferRequest:
     return TransferRequest(**args)
 
 
-def drive(req: TransferRequest, replies: dict) -> tuple[list[Call], object]:
-    """Run the flow, answering each Call from ``replies`` (operation or (operation, rk) → Reply)."""
+def drive(req: TransferRequest, replies: dict, everything: list | None = None) -> tuple[list[Call], object]:
+    """Run the flow, answering each Call from ``replies`` (operation or (operation, rk) → Reply; "keep" → what the
+    target says when asked to keep a dossier: None kept, else why not). ``everything`` collects the Keeps too."""
     calls = []
     gen = flow(req, leerling_fields(req, KEY))
     call = next(gen)
     try:
         while True:
+            if everything is not None:
+                everything.append(call)
+            if isinstance(call, Keep):
+                call = gen.send(replies.get("keep"))
+                continue
             calls.append(call)
             reply = replies.get((call.operation, call.routeringskenmerk)) or replies[call.operation]
             call = gen.send(reply)
@@ -336,3 +342,37 @@ def test_a_signed_server_fault_of_the_tc_at_overdracht_is_tc_niet_beschikbaar_an
     assert "0051" in step.failure.text
     assert (account.resultaat, account.failed_at, account.exit_code) == ("TrafficCenterNietBeschikbaar",
                                                                           "overdracht", 3)
+
+
+def test_the_dossier_is_kept_before_the_tc_is_told_and_not_told_when_it_could_not_be():
+    replies = {"overdracht": OPENED,
+               ("document", RK1): document("LeveringGeweigerd"),
+               ("document", RK2): document("Geslaagd", b"<d2/>"),
+               "afmelding": ACK}
+    seen: list = []
+    calls, result = drive(request(), replies, seen)
+    kinds = [type(c).__name__ if isinstance(c, Keep) else c.operation for c in seen]
+    assert kinds == ["overdracht", "document", "document", "Keep", "afmelding"]
+    assert seen[3] == Keep(b"<d2/>", RK2)
+    assert result.confirmed and result.not_kept is None
+
+    calls, result = drive(request(), {**replies, "keep": "cannot write the dossier: /full: No space left on device"})
+    assert [c.operation for c in calls] == ["overdracht", "document", "document"]  # no afmelding
+    assert (result.failed_at, result.confirmed) == ("bewaren", False)
+    assert result.not_kept.endswith("No space left on device")
+
+
+def test_an_account_of_a_dossier_not_kept_exits_3_and_says_the_tc_was_not_told():
+    account = TransferAccount(request(), sessie_id=SID, resultaat="Geslaagd", dossier=b"<d/>", dossier_from=RK1,
+                              not_kept="cannot write the dossier: out.xml: Permission denied")
+    assert account.exit_code == 3
+    text = account.render()
+    assert "NOT KEPT: cannot write the dossier: out.xml: Permission denied" in text
+    assert "the TC was not told (no afmelding)" in text
+
+
+def test_no_dossier_means_nothing_to_keep():
+    replies = {"overdracht": OPENED, "document": document("LeveringGeweigerd"), "afmelding": ACK}
+    seen: list = []
+    drive(request(), replies, seen)
+    assert not any(isinstance(c, Keep) for c in seen) and seen[-1].operation == "afmelding"

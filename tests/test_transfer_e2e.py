@@ -68,7 +68,7 @@ def klaarzetten(gw, data: bytes, *, pgn: str | None = None) -> DossierRecord:
     import io
     import tempfile
 
-    from gateway.cli import main
+    from gateway.commands import main
 
     info = lees(data)
     pgn = pgn or info.pgn
@@ -143,7 +143,7 @@ def melden(gw, tmp_path, capsys, pgn: str, *extra: str, doel_brin=TEST_SWV_BRIN,
     koppelsleutel."""
     import re
 
-    from gateway.cli import main
+    from gateway.commands import main
 
     code = main(["school", "melden", "--pgn", pgn, "--doel-brin", doel_brin, "--doel-routeringskenmerk", doel_rk,
                  *extra, "--config", str(config_file(gw, tmp_path))])
@@ -163,7 +163,7 @@ def config_file(gw, tmp_path):
 
 
 def test_the_swv_flow_with_a_koppelsleutel_through_the_command(gw, tmp_path, capsys, monkeypatch):
-    from gateway.cli import main
+    from gateway.commands import main
 
     for k in [k for k in __import__("os").environ if k.startswith("OSO_GATEWAY_")]:
         monkeypatch.delenv(k)

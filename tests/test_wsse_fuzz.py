@@ -10,20 +10,44 @@ reports equal those of the original. Anything but a SecurityError escaping is a 
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from gateway.wsse import MemoryReplayStore, Policy, TrustStore, ns, sign_request, verify
-from gateway.wsse.errors import SecurityError
+from gateway.servicedesk.diagnose import Report, render, run
+from gateway.wsse import MemoryReplayStore, Policy, TrustStore, ns, sign_request, sign_response, verify
+from gateway.wsse.diagnose import COULD_NOT_RUN, REQUEST
+from gateway.wsse.errors import RULES, SecurityError
 from tests.conftest import ENDPOINT
-from tests.wsse_helpers import ACTION, assert_safe_message, c14n, envelope, ms, q, reading, tree
+from tests.wsse_helpers import (
+    ACTION,
+    MD5_DIGEST,
+    RSA_SHA1,
+    SHA1_DIGEST,
+    assert_safe_message,
+    c14n,
+    envelope,
+    ms,
+    one,
+    q,
+    reading,
+    resign,
+    signature_value,
+    to_bytes,
+    tree,
+    xp,
+)
 
 # A payload with some texture: attributes, a default namespace, mixed content, xml:lang.
 PAYLOAD = (
@@ -261,3 +285,201 @@ def test_namespace_rebinding(original, data):
             uri = data.draw(st.sampled_from(uris), label="uri")
             message = message[:m.start(2)] + uri + message[m.end(2):]
     judge(original, message)
+
+
+# --------------------------------------------------------------------------------------------- diagnose
+# The same generated messages, and more aimed at the signature (algorithms, base64, certificates), through the
+# servicedesk's diagnose: it must return a Report whatever the bytes, every check that cannot run must be a finding
+# with its rule (never a traceback), none may have broken (COULD_NOT_RUN is a bug of ours), it renders to lines, and
+# for a request its verdict is verify's own, with the cause among its findings.
+
+CONTRACT_RULES = ("GW-XSD", "WSA-ACTION")  # the test payload and action are not the chain's contract
+
+_ALGORITHMS = [RSA_SHA1, SHA1_DIGEST, MD5_DIGEST, ns.EXC_C14N, ns.EXC_C14N_WITH_COMMENTS, "", "urn:unknown:alg",
+               "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", "http://www.w3.org/2001/04/xmlenc#sha256",
+               "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", "http://www.w3.org/2000/09/xmldsig#hmac-sha1",
+               "http://www.w3.org/TR/2001/REC-xml-c14n-20010315", "x" * 300, "\u202e\u200b?\t"]
+_ALGORITHM_PLACES = ["//ds:SignatureMethod", "//ds:DigestMethod", "//ds:Transform", "//ds:CanonicalizationMethod"]
+_BASE64_PLACES = ["//ds:DigestValue", "//ds:SignatureValue", "//wsse:BinarySecurityToken"]
+_GARBAGE_BASE64 = st.one_of(st.sampled_from(["", "====", "AAAA", "not base64!", "QUJD\nREVG", "A" * 5, "€€"]),
+                            st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()))
+
+
+def _certificate_b64(key, *, serial_oin: str = "00000001234567890000") -> str:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd"),
+                      x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_oin)])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+@pytest.fixture(scope="module")
+def odd_certificates(original) -> list[str]:
+    """BinarySecurityToken values a sender may get wrong: a non-RSA (EC) key, a short RSA key, a self-signed
+    stranger, a truncated certificate, not a certificate at all."""
+    good = one(tree(original.data), "//wsse:BinarySecurityToken").text
+    der = base64.b64decode(good)
+    return [
+        _certificate_b64(ec.generate_private_key(ec.SECP256R1())),
+        _certificate_b64(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+        _certificate_b64(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        base64.b64encode(der[: len(der) // 2]).decode(),
+        base64.b64encode(b"\x30\x03\x02\x01\x01").decode(),
+    ]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    request: bytes
+    response: bytes
+    message_id: str
+    signature_value: str
+
+
+@pytest.fixture(scope="module")
+def exchange(pki, original) -> Exchange:
+    message_id = tree(original.data).findtext(f".//{{{ns.WSA}}}MessageID")
+    value = signature_value(original.data)
+    response = sign_response(envelope(b'<m:antwoord xmlns:m="urn:test:oso:aanvraag">ok</m:antwoord>'),
+                             pki.credentials("gateway"), relates_to=message_id, confirmation=value,
+                             action=ACTION + "Response", now=original.now)
+    return Exchange(original.data, response, message_id, value)
+
+
+def diagnosed(original: Original, data: bytes, exchange: Exchange | None = None) -> Report:
+    """Diagnose ``data`` (as a response to the exchange's request when given) and check the properties above."""
+    request = (exchange.message_id, exchange.signature_value) if exchange else (None, None)
+    report = run(data, trust=original.trust, at=original.now, to=ENDPOINT, soap_action=ACTION,
+                 request_message_id=request[0], request_signature_value=request[1])
+    assert isinstance(report, Report)
+    broken = [f for f in report.findings if f.detail.startswith(COULD_NOT_RUN)]
+    assert broken == [], broken
+    assert all(f.rule is None or f.rule in RULES for f in report.findings)
+    lines = render("m.xml", report)
+    assert lines and all(isinstance(line, str) and "Traceback" not in line for line in lines)
+    d = report.diagnosis
+    assert d.judged
+    if d.kind == REQUEST and exchange is None:
+        try:
+            _verify(original, data)
+        except SecurityError as err:
+            assert d.verdict is not None and (d.verdict.rule, d.verdict.reason) == (err.rule, err.reason)
+            if err.rule != "GW-REPLAY":  # diagnose keeps no replay store
+                assert err.rule in {f.rule for f in report.failures}, (err, report.failures)
+        else:
+            assert d.verdict is None
+            # a message verify accepts passes every check of the profile (the test payload is not the chain's)
+            assert [f for f in report.failures if f.rule not in CONTRACT_RULES] == []
+    return report
+
+
+def test_diagnose_judges_the_originals(original, exchange):
+    """The oracle itself: the signed request and its response are valid; a changed Body is refused with its cause."""
+    assert diagnosed(original, original.data).diagnosis.verdict is None
+    assert diagnosed(original, exchange.response, exchange).diagnosis.verdict is None
+    unbound = diagnosed(original, exchange.response)  # a response judged without its request
+    assert unbound.diagnosis.verdict is None and unbound.diagnosis.kind != REQUEST
+    changed = diagnosed(original, original.data.replace(b"hallo wereld", b"hallo werelt"))
+    assert changed.diagnosis.verdict.rule == "WB013"
+    assert [f.rule for f in changed.failures if f.rule not in CONTRACT_RULES] == ["WB013"]
+
+
+@settings(FUZZ, max_examples=60)
+@given(data=st.data())
+def test_diagnose_byte_mutations(original, data):
+    message = bytearray(original.data)
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        at = data.draw(st.integers(0, len(message) - 1), label="at")
+        if data.draw(st.booleans(), label="flip"):
+            message[at] ^= 1 << data.draw(st.integers(0, 7), label="bit")
+        else:
+            del message[at:at + data.draw(st.integers(1, 8), label="length")]
+        if not message:
+            message = bytearray(b"<")
+    diagnosed(original, bytes(message))
+
+
+@settings(FUZZ, max_examples=120)
+@given(data=st.data())
+def test_diagnose_tree_mutations(original, exchange, data):
+    """Moved, duplicated, deleted, wrapped, renamed elements and changed attributes and text, in requests and in
+    responses (judged with and without their request)."""
+    target = data.draw(st.sampled_from(["request", "response", "unbound response"]), label="message")
+    root = tree(exchange.response if target != "request" else original.data)
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        _mutate(data, root, original)
+    diagnosed(original, etree.tostring(root, encoding="UTF-8"), exchange if target == "response" else None)
+
+
+@settings(FUZZ, max_examples=120)
+@given(data=st.data())
+def test_diagnose_signature_mutations(original, exchange, odd_certificates, pki, data):
+    """Algorithms changed (RSA-SHA1, SHA-1, MD5, unknown and absurd URIs), re-signed or not; garbage base64 in
+    digests, the SignatureValue and the token; other certificates (EC, RSA-1024, a stranger, truncated); elements of
+    the signature removed or duplicated."""
+    target = data.draw(st.sampled_from(["request", "response"]), label="message")
+    root = tree(exchange.response if target == "response" else original.data)
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        op = data.draw(st.sampled_from(["algorithm", "base64", "certificate", "remove", "duplicate"]), label="op")
+        if op == "algorithm":
+            el = _pick(data, xp_all(root, data.draw(st.sampled_from(_ALGORITHM_PLACES), label="place")), "element")
+            if el is not None:
+                el.set("Algorithm", data.draw(st.sampled_from(_ALGORITHMS), label="algorithm"))
+        elif op == "base64":
+            el = _pick(data, xp_all(root, data.draw(st.sampled_from(_BASE64_PLACES), label="place")), "element")
+            if el is not None:
+                el.text = data.draw(_GARBAGE_BASE64, label="text")
+        elif op == "certificate":
+            el = _pick(data, xp_all(root, "//wsse:BinarySecurityToken"), "element")
+            if el is not None:
+                el.text = data.draw(st.sampled_from(odd_certificates), label="certificate")
+        else:
+            path = data.draw(st.sampled_from(["//ds:Reference", "//ds:Transforms", "//ds:KeyInfo/*",
+                                              "//wsse:BinarySecurityToken", "//ds:SignatureMethod",
+                                              "//wsse11:SignatureConfirmation", "//ds:SignedInfo",
+                                              "//wsu:Timestamp/*"]), label="path")
+            el = _pick(data, xp_all(root, path), "element")
+            if el is not None and el.getparent() is not None:
+                if op == "remove":
+                    el.getparent().remove(el)
+                else:
+                    el.addnext(copy.deepcopy(el))
+    if data.draw(st.booleans(), label="re-sign") and _resignable(root):
+        key = (pki.credentials("gateway") if target == "response" else pki.credentials("vendor")).private_key
+        resign(root, key, redigest_all=data.draw(st.booleans(), label="redigest"))
+    bound = target == "response" and data.draw(st.booleans(), label="with its request")
+    diagnosed(original, to_bytes(root), exchange if bound else None)
+
+
+def xp_all(root: etree._Element, path: str) -> list[etree._Element | None]:
+    """The elements at ``path``, or [None] when there are none (a mutation that finds nothing does nothing)."""
+    return xp(root, path) or [None]
+
+
+def _resignable(root: etree._Element) -> bool:
+    """Whether the attacker's re-sign can run: one SignedInfo with a SignatureMethod it knows, digests it knows."""
+    methods = xp(root, "//wsse:Security/ds:Signature/ds:SignedInfo/ds:SignatureMethod")
+    if len(xp(root, "//wsse:Security/ds:Signature/ds:SignedInfo")) != 1 or len(methods) != 1 \
+            or len(xp(root, "//wsse:Security/ds:Signature/ds:SignatureValue")) != 1:
+        return False
+    known_digests = set(ns.DIGESTS) | {SHA1_DIGEST, MD5_DIGEST}
+    return methods[0].get("Algorithm") in set(ns.SIGNATURES) | {RSA_SHA1} and all(
+        m.get("Algorithm") in known_digests for m in xp(root, "//ds:DigestMethod"))
+
+
+def test_diagnose_on_rsa_sha1_names_the_rule(original, pki):
+    """The most common refusal of a vendor's message: RSA-SHA1, signed for real. No KeyError, the rule explained."""
+    root = tree(original.data)
+    one(root, "//ds:SignatureMethod").set("Algorithm", RSA_SHA1)
+    data = to_bytes(resign(root, pki.credentials("vendor").private_key))
+    report = diagnosed(original, data)
+    assert report.diagnosis.verdict.rule == "SIGN004"
+    lines = render("m.xml", report)
+    assert lines[0] == "m.xml: REFUSED SIGN004 [wsse:UnsupportedAlgorithm] the signature algorithm is not RSA with " \
+                       "SHA-256/384/512"
+    assert lines[1].startswith("  cause: the signature is RSA with SHA-256, SHA-384 or SHA-512; to fix: sign with "
+                               "RSA-SHA-256")
+    assert any(line.startswith("FAIL SIGN004") and "RSA-SHA1" in line for line in lines)
+

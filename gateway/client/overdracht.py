@@ -5,13 +5,15 @@ Traffic Center at the end; and the account of what happened.
     2. doel → each source    document        (the aanleverpunten the TC handed out, in that order; each answer
                                              believed only when signed by the vendor the TC named for it)
        (3. the source checks the session at the TC; 4. it answers with the dossier or a result code)
+       (the dossier the best answer delivered is kept — written durably — by the target before the TC is told)
     5. doel → TC            afmelding       (the best result over all aanleverpunten asked and the aanleverpunt that
                                              gave it, ties going to the last one asked; the TC acknowledges with
                                              OverdrachtGeslaagd)
 
 ``flow(request, leerling)`` is a generator (after h11): it yields the ``Call`` to make next and is sent the
-``gateway.client.call.Reply`` to it (a typed answer of ``gateway.client.antwoorden``, or a ``Failure``); it returns a
-``FlowResult``. No sockets, no zeep: ``gateway.client.target.Doelsysteem`` runs it over signed SOAP, and the tests run
+``gateway.client.call.Reply`` to it (a typed answer of ``gateway.client.antwoorden``, or a ``Failure``); before the
+afmelding it yields ``Keep`` for a received dossier and is sent None when the dossier is kept, or why it could not
+be; it returns a ``FlowResult``. No sockets, no zeep: ``gateway.client.target.Doelsysteem`` runs it over signed SOAP, and the tests run
 it with replies made by hand.
 
 **Project choice** — what the target reports to the TC (afmelding) for a source that gave no result code: no answer
@@ -23,6 +25,11 @@ counts as a Server Fault when its code is soap:Server or it carries Digikoppelin
 When the TC itself gives no result code at ``overdracht``, no session is opened and the transfer ends with: no answer
 or a Server Fault → ``TrafficCenterNietBeschikbaar`` (the TC's trouble, not the request's); a Client or WS-Security
 Fault, or an answer we could not verify or read → ``OngeldigVerzoek``.
+
+**Project choice** — a dossier the target could not keep (its disk is full, its folder cannot be written) is not
+reported as delivered: no afmelding is sent, so the TC never records ``OverdrachtGeslaagd`` for it; the session stays
+open until it expires (the journal shows the transfer unfinished, the doel to act), and the transfer can be run
+again once the target can keep what it receives.
 """
 
 from __future__ import annotations
@@ -43,6 +50,21 @@ class TransferError(ValueError):
     """The request cannot be made at all (caller's mistake): no transfer was started."""
 
 
+def check_parties(*, bron_brin: str | None = None, doel_brin: str | None = None,
+                  doel_routeringskenmerk: str | None = None, bron_routeringskenmerk: str | None = None,
+                  koppelsleutel: str | None = None) -> None:
+    """The form of each field given (None: not given yet); TransferError naming the first that is wrong."""
+    for name, value in (("bron-brin", bron_brin), ("doel-brin", doel_brin)):
+        if value is not None and not ids.is_brin(value):
+            raise TransferError(f"{name} {value!r} is not a BRIN: two digits and two capitals, e.g. 00YY")
+    for name, value in (("doel-routeringskenmerk", doel_routeringskenmerk),
+                        ("bron-routeringskenmerk", bron_routeringskenmerk)):
+        if value is not None and not ids.is_routeringskenmerk(value):
+            raise TransferError(f"{name} {value!r} is not a routeringskenmerk: 20 digits or capitals")
+    if koppelsleutel is not None and not ids.is_koppelsleutel(koppelsleutel):
+        raise TransferError("a koppelsleutel is a GUID in capitals, e.g. 19677A96-B737-402E-B3B8-24A3EEF32000")
+
+
 @dataclass(frozen=True)
 class TransferRequest:
     """What the target asks for. ``pgn`` stays here: only its zoeksleutel ever leaves (and ``repr`` hides it).
@@ -58,21 +80,13 @@ class TransferRequest:
     bron_routeringskenmerk: str | None = None  # ask only this aanleverpunt of the bron school
 
     def __post_init__(self):
-        for name in ("bron_brin", "doel_brin"):
-            if not ids.is_brin(getattr(self, name)):
-                raise TransferError(f"{name.replace('_', '-')} {getattr(self, name)!r} is not a BRIN: two digits and "
-                                    "two capitals, e.g. 00YY")
-        for name in ("doel_routeringskenmerk", "bron_routeringskenmerk"):
-            value = getattr(self, name)
-            if value is not None and not ids.is_routeringskenmerk(value):
-                raise TransferError(f"{name.replace('_', '-')} {value!r} is not a routeringskenmerk: 20 digits or "
-                                    "capitals")
+        check_parties(bron_brin=self.bron_brin or "", doel_brin=self.doel_brin or "",
+                      doel_routeringskenmerk=self.doel_routeringskenmerk or "",
+                      bron_routeringskenmerk=self.bron_routeringskenmerk, koppelsleutel=self.koppelsleutel)
         if (self.pgn is None) == (self.koppelsleutel is None):
             raise TransferError("name the pupil by a PGN (BSN or onderwijsnummer) or by a koppelsleutel, not both")
         if self.pgn is not None and not (len(self.pgn) == 9 and self.pgn.isdigit()):
             raise TransferError("a BSN or onderwijsnummer is nine digits")
-        if self.koppelsleutel is not None and not ids.is_koppelsleutel(self.koppelsleutel):
-            raise TransferError("a koppelsleutel is a GUID in capitals, e.g. 19677A96-B737-402E-B3B8-24A3EEF32000")
         if self.overdrachtsoort is not None and self.overdrachtsoort not in OVERDRACHTSOORTEN:
             raise TransferError(f"overdrachtsoort is one of {', '.join(OVERDRACHTSOORTEN)}")
 
@@ -109,6 +123,15 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Keep:
+    """Keep this dossier durably before the TC is told the transfer succeeded. Sent back: None when it was kept, or
+    why it could not be (one line)."""
+
+    dossier: bytes
+    routeringskenmerk: str
+
+
+@dataclass(frozen=True)
 class Asked:
     """What one source aanleverpunt answered."""
 
@@ -125,6 +148,7 @@ class FlowResult:
     confirmed: bool = False  # the TC acknowledged the afmelding (OverdrachtGeslaagd)
     failed_at: str | None = None  # the operation whose failure decided the outcome
     afgemeld_bij: str | None = None  # the routeringskenmerk reported in the afmelding (the best result's)
+    not_kept: str | None = None  # why the received dossier could not be kept (then no afmelding was sent)
 
 
 def result_for_failure(failure: Failure) -> str:
@@ -185,6 +209,10 @@ def flow(request: TransferRequest, leerling: dict) -> Generator[Call, Reply, Flo
             asked.append(Asked(ap.routeringskenmerk, reply.answer.resultaat, reply.answer.dossier))
 
     best = asked[rc.best_index([a.resultaat for a in asked])]
+    if best.dossier is not None:
+        not_kept = yield Keep(best.dossier, best.routeringskenmerk)
+        if not_kept is not None:  # never tell the TC a dossier arrived that this target does not hold
+            return FlowResult(sessie_id, best.resultaat, tuple(asked), failed_at="bewaren", not_kept=not_kept)
     closed = yield Call("afmelding", {
         "bronBrin": request.bron_brin, "bronRouteringsKenmerk": best.routeringskenmerk, "doelBrin": request.doel_brin,
         "doelRouteringsKenmerk": request.doel_routeringskenmerk, "sessieId": sessie_id, "resultaat": best.resultaat})
@@ -226,6 +254,8 @@ class TransferAccount:
     report: object | None = None  # gateway.dossier.Report of the received dossier
     total_ms: float = 0.0
     failed_at: str | None = None
+    kept_at: str | None = None  # where the dossier was kept (None: the caller asked for it not to be written)
+    not_kept: str | None = None  # why the dossier could not be kept: no afmelding was sent
 
     @property
     def findings(self) -> tuple:
@@ -237,15 +267,17 @@ class TransferAccount:
 
     @property
     def exit_code(self) -> int:
-        """0 a dossier arrived; 1 the chain refused (a result code); 3 a Fault, an unverifiable answer or no
-        answer at all decided the outcome."""
+        """0 a dossier arrived (and was kept, when asked); 1 the chain refused (a result code); 3 a Fault, an
+        unverifiable answer, no answer at all, or a dossier that could not be kept decided the outcome."""
+        if self.not_kept is not None:
+            return EXIT_FAILURE
         if self.dossier is not None:
             return EXIT_DOSSIER
         if self.failed_at is not None:
             return EXIT_FAILURE
         return EXIT_REFUSED
 
-    def render(self, *, written_to: str | None = None) -> str:
+    def render(self) -> str:
         r = self.request
         lines = [f"OSO transfer {r.bron_brin} -> {r.doel_brin} ({r.soort}), doel aanleverpunt "
                  f"{r.doel_routeringskenmerk}",
@@ -270,8 +302,12 @@ class TransferAccount:
         if code is not None:
             lines.append(f"           {code.meaning}; the caller should: {code.caller_should}")
         if self.dossier is not None:
-            where = f", written to {written_to}" if written_to else ""
+            where = f", written to {self.kept_at}" if self.kept_at else ""
             lines.append(f"  dossier: {len(self.dossier):,} bytes from {self.dossier_from}{where}")
+            if self.not_kept is not None:
+                lines.append(f"  NOT KEPT: {self.not_kept}")
+                lines.append("           the TC was not told (no afmelding): the session stays open until it "
+                             "expires; run the transfer again once the dossier can be written")
             if self.report is not None:
                 rep = self.report
                 how = f"bundle {rep.bundle}, profile {rep.profile}" if rep.bundle else (rep.problem or "")

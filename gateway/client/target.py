@@ -24,9 +24,13 @@ from datetime import date, datetime
 
 from ..oso.zoeksleutel import ChainKey
 from .call import TRANSPORT, Attempt, Caller, Failure, Reply
-from .overdracht import (Call, FlowResult, Step, TransferAccount, TransferError, TransferRequest, describe_leerling,
-                         flow, leerling_fields, result_for_failure)
+from .overdracht import (Call, FlowResult, Keep, Step, TransferAccount, TransferError, TransferRequest,
+                         describe_leerling, flow, leerling_fields, result_for_failure)
 from .transport import https_session
+
+
+class LookupFailed(Exception):
+    """The TC could not be asked (transport, a Fault, an answer that did not verify): nothing was started."""
 
 
 class Doelsysteem:
@@ -79,10 +83,11 @@ class Doelsysteem:
 
     def doel_aanleverpunt(self, doel_brin: str) -> str:
         """The routeringskenmerk of the target school's aanleverpunt, when the TC knows exactly one (an
-        overzichtAanleverpunt lookup); TransferError otherwise."""
+        overzichtAanleverpunt lookup); TransferError when it knows none or several, LookupFailed when the TC could not
+        be asked."""
         reply = self.caller.call("overzichtAanleverpunt", self.tc_url, {"brin": doel_brin}, signer=self.tc_oin)
         if reply.failure is not None:
-            raise TransferError(f"cannot ask the TC for {doel_brin}'s aanleverpunten: {reply.failure.text}")
+            raise LookupFailed(f"cannot ask the TC for {doel_brin}'s aanleverpunten: {reply.failure.text}")
         rks = [a.routeringskenmerk for a in reply.answer.aanleverpunten]
         if reply.resultaat != "Geslaagd" or len(rks) != 1:
             raise TransferError(f"the TC answers {reply.resultaat} with {len(rks)} aanleverpunten for {doel_brin}: "
@@ -145,15 +150,18 @@ class Doelsysteem:
     def transfer(self, *, bron_brin: str, doel_brin: str, doel_routeringskenmerk: str, pgn: str | None = None,
                  koppelsleutel: str | None = None, overdrachtsoort: str | None = None,
                  dossier_verzameldatum: date | datetime | None = None,
-                 bron_routeringskenmerk: str | None = None) -> TransferAccount:
-        """Run one transfer. Raises TransferError for a request that cannot be made (nothing was sent)."""
+                 bron_routeringskenmerk: str | None = None, keep=None) -> TransferAccount:
+        """Run one transfer (``keep``: as ``run``). Raises TransferError for a request that cannot be made (nothing
+        was sent)."""
         request = TransferRequest(bron_brin, doel_brin, doel_routeringskenmerk, pgn, koppelsleutel,
                                   overdrachtsoort, dossier_verzameldatum, bron_routeringskenmerk)
-        return self.run(request)
+        return self.run(request, keep)
 
-    def run(self, request: TransferRequest) -> TransferAccount:
+    def run(self, request: TransferRequest, keep=None) -> TransferAccount:
         """Run the flow of ``request``: every call through ``invoke``; the dossier (the last one delivered, as
-        afmelding's ties go) validated."""
+        afmelding's ties go) validated. ``keep(dossier) -> str`` keeps a received dossier durably before the
+        afmelding and returns where; an OSError it raises means the dossier was not kept (the TC is not told it
+        arrived). Without ``keep`` the dossier is only held in the account."""
         t0 = time.perf_counter()
         leerling = leerling_fields(request, self.chain_key)
         account = TransferAccount(request, leerling=describe_leerling(leerling))
@@ -161,6 +169,9 @@ class Doelsysteem:
         try:
             call = next(gen)
             while True:
+                if isinstance(call, Keep):
+                    call = gen.send(self._keep(keep, call, account))
+                    continue
                 reply, steps = self.invoke(call)
                 account.steps.extend(steps)
                 call = gen.send(reply)
@@ -170,6 +181,7 @@ class Doelsysteem:
         account.resultaat = result.resultaat
         account.confirmed = result.confirmed
         account.failed_at = result.failed_at
+        account.not_kept = result.not_kept
         delivered = [a for a in result.asked if a.dossier is not None]
         if delivered:
             chosen = delivered[-1]  # as afmelding's ties: the last one asked
@@ -177,6 +189,17 @@ class Doelsysteem:
             account.report = self.check(chosen.dossier, request)
         account.total_ms = (time.perf_counter() - t0) * 1000
         return account
+
+    @staticmethod
+    def _keep(keep, instruction: Keep, account: TransferAccount) -> str | None:
+        if keep is None:
+            return None
+        try:
+            account.kept_at = keep(instruction.dossier)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            return f"cannot write the dossier: {where}{exc.strerror or exc}"
+        return None
 
     def check(self, dossier: bytes, request: TransferRequest):
         """Validate a received dossier (the configured bundles, the gateway's own checks, the transfer's facts)."""

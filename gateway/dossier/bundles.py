@@ -344,5 +344,14 @@ class BundleRegistry:
                        f"{', '.join(fits)}")
 
 
+# Where `oso-gateway bundles fetch` puts the official bundles by default (relative to the working folder, as var/ is).
+FETCHED_DIR = Path("var") / "bundles"
+
+
+def default_bundles_dir() -> str | None:
+    """The bundles dir to use when none is configured: the fetched one, when it is there."""
+    return str(FETCHED_DIR) if FETCHED_DIR.is_dir() else None
+
+
 def load_bundles(root: str | Path) -> BundleRegistry:
     return BundleRegistry(root)

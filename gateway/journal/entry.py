@@ -34,7 +34,7 @@ from ..oso.resultaat import CODES, SUCCESS
 from ..wsse import ns, oin_of
 from ..wsse.errors import UNREADABLE_RULES, SecurityError
 from ..wsse.faults import _PREFIXES
-from ..wsse.verify import WSSE_BST
+from ..wsse.checks import WSSE_BST
 from ..wsse.xmlparse import DEFAULT_MAX_BYTES, parse_untrusted
 
 _OPERATION = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")

@@ -17,7 +17,9 @@ from .. import contracts
 from ..journal.advice import explain
 from ..journal.entry import faultcode_text
 from ..wsse import ns
-from ..wsse.diagnose import FAIL, OK, SKIP, Diagnosis, Finding, diagnose
+from ..wsse.diagnose import (
+    COULD_NOT_RUN, FAIL, OK, RESPONSE, SKIP, UNBOUND_RESPONSE, Diagnosis, Finding, diagnose,
+)
 from ..wsse.errors import SchemaInvalid
 from ..wsse.policy import Policy
 from ..wsse.trust import TrustStore
@@ -72,24 +74,34 @@ class Report:
 
 
 def run(data: bytes, *, trust: TrustStore | None, at: datetime | None, to: str | None,
-        soap_action: str | None, skew_s: int = 60) -> Report:
+        soap_action: str | None, skew_s: int = 60, request_message_id: str | None = None,
+        request_signature_value: str | None = None) -> Report:
+    """Every check of the profile and the contract on ``data``. Give the MessageID and SignatureValue of the request
+    it answers to judge a response against it. Never raises: a check that cannot run is a finding."""
     from datetime import timedelta
 
     policy = Policy(endpoint=to, clock_skew=timedelta(seconds=skew_s))
-    d = diagnose(data, policy=policy, trust=trust, soap_action=soap_action, now=at)
-    action = d.action
-    if action is None and d.payload is not None:
-        el = d.payload.getroottree().getroot().find(f"{{{ns.SOAP11}}}Header/{{{ns.WSA}}}Action")
-        action = (el.text or "").strip() or None if el is not None else None
+    d = diagnose(data, policy=policy, trust=trust, soap_action=soap_action, now=at,
+                 request_message_id=request_message_id, request_signature_value=request_signature_value)
     findings = list(d.findings)
-    if any(f.status == OK for f in findings[:1]):  # the message could be read
-        findings += contract_findings(d.payload, action)
+    try:
+        action = d.action
+        if action is None and d.payload is not None:
+            el = d.payload.getroottree().getroot().find(f"{{{ns.SOAP11}}}Header/{{{ns.WSA}}}Action")
+            action = (el.text or "").strip() or None if el is not None else None
+        if any(f.status == OK for f in findings[:1]):  # the message could be read
+            findings += contract_findings(d.payload, action)
+    except Exception as exc:  # noqa: BLE001 - a diagnosis reports, whatever the bytes
+        findings.append(Finding("the Body against its contract", FAIL, "GW-XSD",
+                                f"{COULD_NOT_RUN} ({type(exc).__name__})"))
     return Report(d, findings)
 
 
 def render(name: str, report: Report) -> list[str]:
-    """The report as lines: the verdict with its cause first, then every problem explained, then what passed."""
+    """The report as lines: the verdict with its cause first, how the message was judged and what was not checked,
+    then every problem explained, then what was not checked and what passed."""
     d, failures = report.diagnosis, report.failures
+    not_checked = d.not_checked
     lines = []
     if d.judged and d.verdict is not None:  # what the gateway answered: verify()'s first refusal
         v = d.verdict
@@ -102,14 +114,16 @@ def render(name: str, report: Report) -> list[str]:
                      f"{first.detail}")
         cause = first.rule or ""
     else:
-        lines.append(f"{name}: VALID" + (f", signer OIN {d.signer_oin}" if d.signer_oin else ""))
+        lines.append(f"{name}: VALID" + (f", signer OIN {d.signer_oin}" if d.signer_oin else "")
+                     + "".join(f", {note}" for note in not_checked))
         cause = None
     if cause:
         what, fix = explain(cause)
         lines.append(f"  cause: {what}; to fix: {fix}")
+    lines.append(f"  judged as: {_judged_as(d)}")
     counts = {s: sum(1 for f in report.findings if f.status == s) for s in (FAIL, OK, SKIP)}
     lines.append(f"  {counts[FAIL]} problem(s), {counts[OK]} check(s) passed, {counts[SKIP]} not checked"
-                 + ("" if d.judged else " (the certificate's trust needs --ca)"))
+                 + "".join(f"; {note}" for note in not_checked))
     for f in failures:
         rule = f.rule or "?"
         code = ""
@@ -124,3 +138,12 @@ def render(name: str, report: Report) -> list[str]:
     lines += [f"ok   {f.rule or '-'} {f.check}" + (f": {f.detail}" if f.detail else "")
               for f in report.findings if f.status == OK]
     return lines
+
+
+def _judged_as(d: Diagnosis) -> str:
+    if d.kind == RESPONSE:
+        return "a response, against the request given (--response-to)"
+    if d.kind == UNBOUND_RESPONSE:
+        return ("a response (it carries wsa:RelatesTo), without its request: RelatesTo and SignatureConfirmation "
+                "NOT checked against it; give --response-to REQUEST")
+    return "a request"

@@ -1,1 +1,5 @@
-"""spyne services: thin adapters between verified SOAP bodies and the domain's rules."""
+"""The spyne services of the gateway. spyne 2.14 needs a small shim on Python 3.12+ before it is first imported."""
+
+from .spyne_compat import install as _install_spyne_compat
+
+_install_spyne_compat()

@@ -1,6 +1,6 @@
 """The store: SQLAlchemy models, the repository (one transaction), Alembic migrations; SQLite and PostgreSQL."""
 
-from .database import Database, DatabaseReplayStore, DatabaseUrlError, normalize_url
+from .database import Database, DatabaseMissing, DatabaseReplayStore, DatabaseUrlError, normalize_url
 from .errors import ConcurrentUpdate, DuplicateEntry, RegisterConflict, StoreError, UnknownEntry
 from .repository import Repository
 
@@ -8,6 +8,7 @@ __all__ = [
     "ConcurrentUpdate",
     "Database",
     "DatabaseReplayStore",
+    "DatabaseMissing",
     "DatabaseUrlError",
     "DuplicateEntry",
     "RegisterConflict",

@@ -57,14 +57,15 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record, *, wal: bool = True) -> None:
     # Let SQLAlchemy's "begin" event (below) start transactions, not the sqlite3 module: it would not start one
     # before a SELECT, and SAVEPOINTs would not work.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        _sqlite_wal(cursor)
+        if wal:  # a reader's connection (existing=True) leaves the file's journal mode as it is
+            _sqlite_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
@@ -91,13 +92,24 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN, "BEGIN IMMEDIATE"))
 
 
+class DatabaseMissing(ValueError):
+    """A command that only reads was pointed at an SQLite file that is not there (it is never created)."""
+
+
 class Database:
     """One database, used by the threads of one process; in a forked child it makes its own engine on first use
-    (connections are never shared across a fork)."""
+    (connections are never shared across a fork). ``existing=True``: a reader's database, which must be there
+    already (an SQLite file that is missing raises DatabaseMissing; nothing is created)."""
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, existing: bool = False):
         self.url = normalize_url(url)
         self.backend = make_url(self.url).get_backend_name()
+        if existing and self.backend == "sqlite":
+            path = self.sqlite_path
+            if path is not None and not path.is_file():
+                raise DatabaseMissing(f"there is no database at {path} (run the command in the gateway's folder, or "
+                                      "name it with --database or --config)")
+        self._existing = existing
         self._echo = echo
         self._lock = threading.Lock()
         self._pid: int | None = None
@@ -107,6 +119,16 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file of an SQLite database (None for PostgreSQL or an in-memory database)."""
+        url = make_url(self.url)
+        path = url.database or ""
+        if self.backend != "sqlite" or not path or path == ":memory:" or path.startswith("file:") \
+                or url.query.get("mode") == "memory":
+            return None
+        return Path(path).expanduser()
 
     # ---- the engine, one per process ----------------------------------------------------------------------------
 
@@ -131,11 +153,18 @@ class Database:
     def _create_engine(self) -> Engine:
         url = make_url(self.url)
         if self.backend == "sqlite":
-            path = url.database or ""
-            if path and path != ":memory:" and not path.startswith("file:") and url.query.get("mode") != "memory":
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, echo=self._echo, hide_parameters=HIDE_PARAMETERS)
-            event.listen(engine, "connect", _sqlite_connect)
+            path = self.sqlite_path
+            if path is not None and not self._existing:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if path is not None and self._existing:  # a reader never creates the file, even if it goes meanwhile
+                engine = create_engine(f"sqlite:///file:{path}?mode=rw&uri=true", echo=self._echo,
+                                       hide_parameters=HIDE_PARAMETERS)
+            else:
+                engine = create_engine(url, echo=self._echo, hide_parameters=HIDE_PARAMETERS)
+            if self._existing:
+                event.listen(engine, "connect", lambda c, r: _sqlite_connect(c, r, wal=False))
+            else:
+                event.listen(engine, "connect", _sqlite_connect)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
         connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}

@@ -14,7 +14,7 @@ from sqlalchemy import Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..oso.doelsysteem import OntvangenNotificatie, OntvangenTerugkoppeling
-from .models import Base
+from .base import Base
 from .types import UtcDateTime
 
 

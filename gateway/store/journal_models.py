@@ -1,5 +1,5 @@
 """The servicedesk's tables (migration 0004): the message journal and the dashboard's operator accounts. On the
-same metadata as the other tables (``gateway.store.models.Base``); what a journal row may hold is decided in
+same metadata as the other tables (``gateway.store.base.Base``); what a journal row may hold is decided in
 ``gateway.journal.entry`` (never pupil data)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base
+from .base import Base
 from .types import StrTuple, UtcDateTime
 
 # SQLite makes an INTEGER PRIMARY KEY its rowid (autoincrement); PostgreSQL gets a 64-bit identity.

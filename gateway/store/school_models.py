@@ -1,6 +1,6 @@
 """The reference source school's tables (migration 0002): its prepared dossiers, its release log, and the
 koppelsleutels of the notifications it made. On the same metadata as the Traffic Center's tables
-(``gateway.store.models.Base``), so one migration history and one model-to-schema comparison cover both."""
+(``gateway.store.base.Base``), so one migration history and one model-to-schema comparison cover both."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base
+from .base import Base
 from .types import UtcDateTime
 
 

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from ..config import Config
+from . import preflight
 from .hooks import gunicorn_settings, prepare as prepare_servicedesk
+from .preflight import NotReady
 
 
 def _ensure_dev_pki(config: Config) -> None:
@@ -19,19 +21,30 @@ def _ensure_dev_pki(config: Config) -> None:
         print(f"made a TEST ONLY PKI in {ca.parent}", file=sys.stderr)
 
 
-def serve(config: Config, *, dev: bool = False) -> int:
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(config: Config, *, dev: bool = False, config_path: str | None = None) -> int:
+    """Check everything (gateway.web.preflight), then print what runs where, then run; 2 or 3 with one line on
+    stderr when something is not ready (nothing printed before it)."""
     from gunicorn.app.base import BaseApplication
 
-    if dev:
-        if config.host not in ("127.0.0.1", "localhost", "::1"):
-            print("serve --dev serves plain HTTP on loopback only", file=sys.stderr)
-            return 2
-        _ensure_dev_pki(config)
-    for name in ("cert", "key", "ca") + (("crl",) if config.tls_cert and config.crl else ()):
-        if not Path(getattr(config, name)).is_file():
-            print(f"serve: the {name} file {getattr(config, name)} does not exist "
-                  "(run with --dev for a test PKI, or set it in the config)", file=sys.stderr)
-            return 2
+    try:
+        if dev and config.host not in LOOPBACK:
+            raise NotReady("serve --dev serves plain HTTP on loopback only (host 127.0.0.1)")
+        if not (config.tls_cert or config.host in LOOPBACK):
+            raise NotReady("plain HTTP is only for loopback; configure tls_cert (two-way TLS) to listen on "
+                           f"{config.host}")
+        if dev:
+            preflight.check_dev_folder(config)
+        preflight.check_port(config)
+        if dev:
+            _ensure_dev_pki(config)
+        preflight.check_files(config)
+        database = preflight.open_database(config)
+    except NotReady as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return exc.status
 
     class Server(BaseApplication):
         def load_config(self):
@@ -71,39 +84,54 @@ def serve(config: Config, *, dev: bool = False) -> int:
             logging.basicConfig(level=config.log_level.upper())
             return GatewayApp(config)
 
-    scheme_ok = config.tls_cert or config.host in ("127.0.0.1", "localhost", "::1")
-    if not scheme_ok:
-        print("serve: plain HTTP is only for loopback; configure tls_cert (two-way TLS) to listen on "
-              f"{config.host}", file=sys.stderr)
+    try:
+        if dev:
+            # TEST ONLY: the test school 00YY (the reference source) with its test pupils' synthetic dossiers, the
+            # reference targets (00ZZ, and 00SW for the SWV flow), and the chain key
+            from .local import ensure_chain_key, prepare_dev
+
+            prepare_dev(database, config)
+            if ensure_chain_key(config.zoeksleutel_key):
+                print(f"made a TEST ONLY chain key in {config.zoeksleutel_key}", file=sys.stderr)
+        metrics_dir = prepare_servicedesk(config)
+    except OSError as exc:
+        print(f"serve: cannot prepare {exc.filename or 'its files'}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    from ..store import Database
+    finally:
+        database.dispose()  # each worker opens its own connections after the fork
 
-    database = Database(config.database_url)
-    database.migrate()
+    lines = [f"OSO gateway on {config.base_url} ({config.workers} workers, database {database.backend}):",
+             f"  Traffic Center  {config.base_url}/tc   (contract: {config.base_url}/tc?wsdl)",
+             f"  aanleverpunt    {config.base_url}/school/aanleverpunt   (the reference source, test school 00YY)",
+             f"  health          {config.base_url}/health"]
     if dev:
-        # TEST ONLY: the test school 00YY (the reference source) with its test pupils' synthetic dossiers, the
-        # reference targets (00ZZ, and 00SW for the SWV flow), and the chain key
-        from .local import ensure_chain_key, prepare_dev
-
-        prepare_dev(database, config)
-        if ensure_chain_key(config.zoeksleutel_key):
-            print(f"made a TEST ONLY chain key in {config.zoeksleutel_key}", file=sys.stderr)
-    database.dispose()  # each worker opens its own connections after the fork
-
-    print(f"OSO gateway on {config.base_url} ({config.workers} workers, database {database.backend}):\n"
-          f"  Traffic Center  {config.base_url}/tc   (contract: {config.base_url}/tc?wsdl)\n"
-          f"  aanleverpunt    {config.base_url}/school/aanleverpunt   (the reference source, test school 00YY)\n"
-          f"  health          {config.base_url}/health", file=sys.stderr)
+        lines.append(f"  notifications   {config.base_url}/school/doelsysteem   (the reference target 00ZZ)")
+    lines += [f"  dashboard       {config.base_url}/dashboard   (accounts: "
+              f"{_command(config, config_path, 'operator add', address=False)} NAME)",
+              f"  metrics         {config.base_url}/metrics   (workers write to {metrics_dir})"]
     if dev:
         from ..store.testschool import TEST_DOEL_ROUTERINGSKENMERK
 
-        print(f"  notifications   {config.base_url}/school/doelsysteem   (the reference target 00ZZ)\n"
-              "next: a whole signed transfer of test pupil 127095823 (test school 00YY -> 00ZZ), in another terminal:\n"
-              "  .venv/bin/oso-gateway demo\n"
-              "  .venv/bin/oso-gateway transfer --bsn 127095823 --bron-brin 00YY --doel-brin 00ZZ "
-              f"--doel-routeringskenmerk {TEST_DOEL_ROUTERINGSKENMERK} --out dossier.xml", file=sys.stderr)
-    metrics_dir = prepare_servicedesk(config)
-    print(f"  dashboard       {config.base_url}/dashboard   (accounts: oso-gateway operator add NAME)\n"
-          f"  metrics         {config.base_url}/metrics   (workers write to {metrics_dir})", file=sys.stderr)
+        lines += ["next: a whole signed transfer of test pupil 127095823 (test school 00YY -> 00ZZ), in another "
+                  "terminal:",
+                  f"  {_command(config, config_path, 'demo')}",
+                  f"  {_command(config, config_path, 'transfer')} --bsn 127095823 --bron-brin 00YY --doel-brin 00ZZ "
+                  f"--doel-routeringskenmerk {TEST_DOEL_ROUTERINGSKENMERK} --out dossier.xml"]
+    print("\n".join(lines), file=sys.stderr, flush=True)
     Server().run()
     return 0
+
+
+def _command(config: Config, config_path: str | None, action: str, *, address: bool = True) -> str:
+    """How to run ``oso-gateway ACTION`` from another terminal so that it finds this gateway: with its configuration
+    file, or with the address settings that differ from the defaults as OSO_GATEWAY_* variables (which is how
+    `make run PORT=…` sets them)."""
+    import shlex
+
+    program = sys.argv[0] if Path(sys.argv[0]).name == "oso-gateway" else "oso-gateway"
+    if config_path:
+        return f"{shlex.quote(program)} {action} --config {shlex.quote(config_path)}"
+    default = Config()
+    env = [] if not address else [f"OSO_GATEWAY_{name.upper()}={shlex.quote(str(getattr(config, name)))}"
+           for name in ("host", "port", "public_url") if getattr(config, name) != getattr(default, name)]
+    return " ".join([*env, shlex.quote(program), action])

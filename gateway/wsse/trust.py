@@ -46,6 +46,17 @@ def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
     return [x509.load_pem_x509_crl(block) for block in pem_blocks(data, b"X509 CRL")]
 
 
+def crls_in_pem(data: bytes) -> list[x509.CertificateRevocationList]:
+    """The CRLs of a PEM file that must hold some: ValueError when it holds none or one cannot be read."""
+    try:
+        crls = load_crls(data)
+    except ValueError:
+        raise ValueError("a PEM 'X509 CRL' block in it is not a readable CRL") from None
+    if not crls:
+        raise ValueError("holds no CRL (no PEM 'X509 CRL' block)")
+    return crls
+
+
 @dataclass(frozen=True)
 class _Revocation:
     """What the CRLs (as set when the verdict was made) say of one certificate of the chain."""
@@ -101,12 +112,27 @@ class TrustStore:
 
     @classmethod
     def from_pem(cls, ca_pem: bytes, crl_pem: bytes | None = None, **kwargs) -> "TrustStore":
-        return cls(load_certificates(ca_pem), load_crls(crl_pem) if crl_pem else (), **kwargs)
+        """``crl_pem`` None: no CRLs. Given, it must hold at least one PEM CRL (ValueError otherwise): a wrong or
+        empty file is never taken for "nothing is revoked"."""
+        crls = () if crl_pem is None else crls_in_pem(crl_pem)
+        return cls(load_certificates(ca_pem), crls, **kwargs)
 
     @classmethod
     def from_files(cls, ca_path: str | Path, crl_path: str | Path | None = None, **kwargs) -> "TrustStore":
-        crl = Path(crl_path).read_bytes() if crl_path else None
-        return cls.from_pem(Path(ca_path).read_bytes(), crl, **kwargs)
+        """The CA certificates of ``ca_path`` and the CRLs of ``crl_path`` (None or "": none; a file that holds no
+        CRL is refused with a ValueError naming it)."""
+        crls = ()
+        if crl_path:
+            try:
+                crls = crls_in_pem(Path(crl_path).read_bytes())
+            except ValueError as exc:
+                raise ValueError(f"{crl_path}: {exc}") from None
+        return cls(load_certificates(Path(ca_path).read_bytes()), crls, **kwargs)
+
+    @property
+    def has_crls(self) -> bool:
+        """Whether CRLs were given: without them revocation is not checked at all."""
+        return bool(self._crls)
 
     def set_crls(self, crls: Iterable[x509.CertificateRevocationList]) -> None:
         """Replace the CRLs (after checking each is signed by a CA we know) and drop cached verdicts."""

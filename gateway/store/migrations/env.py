@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from gateway.store.models import Base
+from gateway.store.models import Base  # every table registered on it
 
 config = context.config
 target_metadata = Base.metadata

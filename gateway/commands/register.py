@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from datetime import date, datetime, timezone
 
-from ..cli_common import EXIT_BAD_INPUT, EXIT_OK, database_options, iso_date, run_on_database, table
+from .common import EXIT_BAD_INPUT, EXIT_OK, database_options, iso_date, run_on_database, table
 from ..oso import identifiers as ids
 from ..oso.register import Aanleverpunt, RegisterError, School, Vendor
 
@@ -154,7 +154,7 @@ def _list(db, args) -> int:
 
 
 def _import(db, args) -> int:
-    from .register_import import ImportFailed, apply, read_file
+    from ..store.register_import import ImportFailed, apply, read_file
 
     try:
         entries = read_file(args.file)  # checked on their own before the database is touched
@@ -194,18 +194,20 @@ def add_parser(subparsers) -> None:
     vendor_do = vendor.add_subparsers(dest="register_action", required=True, metavar="ACTION")
     p = command(vendor_do, "add", _vendor_add, "register a vendor")
     p.add_argument("--oin", required=True, help="20 digits, as in the vendor's certificate")
-    p.add_argument("--naam", required=True)
+    p.add_argument("--naam", required=True, help="the vendor's name")
     p.add_argument("--gekwalificeerd", action="store_true", help="qualified to exchange dossiers")
     p.add_argument("--sinds", metavar="DATE", help="qualified since (YYYY-MM-DD; default today)")
     p = command(vendor_do, "change", _vendor_change, "change a vendor's name or qualification")
-    p.add_argument("--oin", required=True)
-    p.add_argument("--naam")
+    p.add_argument("--oin", required=True, help="the registered vendor's OIN")
+    p.add_argument("--naam", help="its new name")
     q = p.add_mutually_exclusive_group()
-    q.add_argument("--gekwalificeerd", dest="gekwalificeerd", action="store_const", const=True, default=None)
-    q.add_argument("--niet-gekwalificeerd", dest="gekwalificeerd", action="store_const", const=False)
+    q.add_argument("--gekwalificeerd", dest="gekwalificeerd", action="store_const", const=True, default=None,
+                   help="qualified to exchange dossiers")
+    q.add_argument("--niet-gekwalificeerd", dest="gekwalificeerd", action="store_const", const=False,
+                   help="no longer qualified (the TC refuses its requests: VerstrekkerNietBekend)")
     p.add_argument("--sinds", metavar="DATE", help="qualified since (YYYY-MM-DD)")
     p = command(vendor_do, "deactivate", _vendor_deactivate, "the vendor is no longer qualified")
-    p.add_argument("--oin", required=True)
+    p.add_argument("--oin", required=True, help="the registered vendor's OIN")
 
     school = what.add_parser("school", parents=[common], help="schools, by BRIN and vestiging")
     school_do = school.add_subparsers(dest="register_action", required=True, metavar="ACTION")
@@ -213,38 +215,41 @@ def add_parser(subparsers) -> None:
     p.add_argument("--brin", required=True, help="two digits and two capitals, e.g. 00YY")
     p.add_argument("--vestiging", required=True, help="two digits, e.g. 00")
     p.add_argument("--sector", required=True, help="PO, VO or SWV")
-    p.add_argument("--naam", required=True)
+    p.add_argument("--naam", required=True, help="the school's name")
     p = command(school_do, "change", _school_change, "change a school's sector or name")
-    p.add_argument("--brin", required=True)
-    p.add_argument("--vestiging", required=True)
-    p.add_argument("--sector")
-    p.add_argument("--naam")
+    p.add_argument("--brin", required=True, help="the registered school's BRIN")
+    p.add_argument("--vestiging", required=True, help="its vestiging (two digits)")
+    p.add_argument("--sector", help="the new sector: PO, VO or SWV")
+    p.add_argument("--naam", help="the new name")
 
     ap = what.add_parser("aanleverpunt", parents=[common], help="aanleverpunten, by routeringskenmerk")
     ap_do = ap.add_subparsers(dest="register_action", required=True, metavar="ACTION")
     p = command(ap_do, "add", _aanleverpunt_add, "register a school's aanleverpunt at its vendor")
-    p.add_argument("--routeringskenmerk", required=True)
-    p.add_argument("--brin", required=True)
-    p.add_argument("--vestiging", required=True)
-    p.add_argument("--vendor-oin", required=True)
+    p.add_argument("--routeringskenmerk", required=True, help="the aanleverpunt's routeringskenmerk (20 characters)")
+    p.add_argument("--brin", required=True, help="the registered school it belongs to")
+    p.add_argument("--vestiging", required=True, help="that school's vestiging (two digits)")
+    p.add_argument("--vendor-oin", required=True, help="the registered vendor whose system serves it")
     p.add_argument("--document-url", required=True, help="the aanleverpunt's documentRequest endpoint")
     p.add_argument("--notificatie-url", help="the school's notification endpoint (as a target)")
     p = command(ap_do, "change", _aanleverpunt_change, "change an aanleverpunt")
-    p.add_argument("--routeringskenmerk", required=True)
-    p.add_argument("--brin")
-    p.add_argument("--vestiging")
-    p.add_argument("--vendor-oin")
-    p.add_argument("--document-url")
+    p.add_argument("--routeringskenmerk", required=True, help="the registered aanleverpunt")
+    p.add_argument("--brin", help="move it to this registered school")
+    p.add_argument("--vestiging", help="and this vestiging")
+    p.add_argument("--vendor-oin", help="move it to this registered vendor")
+    p.add_argument("--document-url", help="its new documentRequest endpoint")
     p.add_argument("--notificatie-url", help="an empty value removes it")
     q = p.add_mutually_exclusive_group()
-    q.add_argument("--actief", dest="actief", action="store_const", const=True, default=None)
-    q.add_argument("--inactief", dest="actief", action="store_const", const=False)
+    q.add_argument("--actief", dest="actief", action="store_const", const=True, default=None,
+                   help="takes requests again")
+    q.add_argument("--inactief", dest="actief", action="store_const", const=False,
+                   help="takes no requests (the TC answers OnbekendAanleverpunt)")
     p = command(ap_do, "deactivate", _aanleverpunt_deactivate, "the aanleverpunt no longer takes requests")
-    p.add_argument("--routeringskenmerk", required=True)
+    p.add_argument("--routeringskenmerk", required=True, help="the registered aanleverpunt")
 
     p = command(what, "list", _list, "print the register as tables")
-    p.add_argument("what", nargs="?", choices=["vendors", "schools", "aanleverpunten"])
+    p.add_argument("what", nargs="?", choices=["vendors", "schools", "aanleverpunten"],
+                   help="one table only (default: all three)")
     p = command(what, "import", _import, "import from a .toml or .csv file: all or nothing")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="a .toml or .csv file of vendors, schools and aanleverpunten (its form: gateway/store/register_import.py)")
     p.add_argument("--update", action="store_true",
                    help="change registered entries that the file describes differently (default: refuse)")

@@ -1,18 +1,20 @@
-"""``oso-gateway validate FILE… [--bundles DIR] [--format text|json]``.
+"""``oso-gateway validate FILE… [--bundles DIR] [--config FILE] [--format text|json]``.
 
-Exit codes: 0 every file is valid; 1 at least one is not valid; 2 at least one could not be validated (unreadable,
-or no bundle fits it: its gateway findings are still printed). The worst file decides.
+Exit status (the CLI's table): 0 every file is valid; 1 at least one is not valid; 2 at least one could not be
+validated (unreadable, no bundles, or no bundle fits it: its gateway findings are still printed). The worst file
+decides. The bundles: ``--bundles``, else the configuration's ``bundles_dir`` (environment
+``OSO_GATEWAY_BUNDLES_DIR``), else the folder ``oso-gateway bundles fetch`` fills.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
-EXIT_VALID, EXIT_INVALID, EXIT_CANNOT = 0, 1, 2
-BUNDLES_ENV = "OSO_GATEWAY_BUNDLES"
+from .common import EXIT_NO, EXIT_OK, EXIT_USAGE
+
+EXIT_VALID, EXIT_INVALID, EXIT_CANNOT = EXIT_OK, EXIT_NO, EXIT_USAGE
 
 
 def add_parser(subparsers) -> None:
@@ -20,11 +22,15 @@ def add_parser(subparsers) -> None:
         "validate", help="validate OSO dossiers: the Edustandaard XSD and business rules, plus the gateway's checks",
         description="Validate OSO dossiers against the official Edustandaard bundle of their standaardversie "
         "(XSD + business-rule XSLT) and the gateway's own checks (safe parsing, identity, release, attachments). "
-        "Exit 0: all valid; 1: some not valid; 2: some could not be validated (unreadable, or no bundle fits).")
-    p.add_argument("files", nargs="+", metavar="FILE")
+        "Exit 0: all valid; 1: some not valid; 2: some could not be validated (unreadable, no bundles, or no "
+        "bundle fits).")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a dossier ('-': stdin)")
     p.add_argument("--bundles", metavar="DIR", default=None,
-                   help=f"the bundles dir: one folder per standaardversie (default: ${BUNDLES_ENV})")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+                   help="the bundles: one folder per standaardversie (default: the configuration's bundles_dir, "
+                        "environment OSO_GATEWAY_BUNDLES_DIR, else what `oso-gateway bundles fetch` fetched)")
+    p.add_argument("--config", metavar="FILE", help="TOML file (environment: OSO_GATEWAY_<SETTING>), for bundles_dir")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default), or one JSON document with every finding")
     p.add_argument("--test-school", action="store_true",
                    help="accept the BSNs of Kennisnet's test school 00YY (127095823, 127095824, 127095825), which "
                    "fail the elfproef, in dossiers from that school (reported as info)")
@@ -36,14 +42,22 @@ def _exit_for(status: str) -> int:
 
 
 def run(args) -> int:
-    from .bundles import BundleError, load_bundles
-    from .identity import KENNISNET_TEST_SCHOOL, IdentityPolicy
-    from .validate import DEFAULT_POLICY, DossierPolicy, validate
+    from ..dossier.bundles import BundleError, load_bundles
+    from ..dossier.identity import KENNISNET_TEST_SCHOOL, IdentityPolicy
+    from ..dossier.validate import DEFAULT_POLICY, DossierPolicy, validate
 
     policy = DEFAULT_POLICY
     if args.test_school:
         policy = DossierPolicy(identity=IdentityPolicy(test_schools=(KENNISNET_TEST_SCHOOL,)))
-    bundles_dir = args.bundles or os.environ.get(BUNDLES_ENV) or None
+    from ..config import ConfigError, load_config
+    from ..dossier.bundles import default_bundles_dir
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"validate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    bundles_dir = args.bundles or config.bundles_dir or default_bundles_dir()
     registry = None
     setup_problem = None
     if bundles_dir:
@@ -52,7 +66,8 @@ def run(args) -> int:
         except BundleError as exc:
             setup_problem = f"cannot use the bundles dir: {exc}"
     else:
-        setup_problem = f"no bundles dir given (--bundles DIR or ${BUNDLES_ENV})"
+        setup_problem = ("no bundles: --bundles DIR, the configuration's bundles_dir, or `oso-gateway bundles fetch` "
+                         "(the official ones, from Edustandaard)")
 
     results = []
     worst = EXIT_VALID

@@ -18,7 +18,7 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from ..cli_common import EXIT_FAILED, EXIT_OK, database_options, iso_date, run_on_database, table
+from .common import EXIT_FAILED, EXIT_OK, database_options, iso_date, run_on_database, table
 
 
 class SchoolError(ValueError):
@@ -43,7 +43,7 @@ def _d(value) -> str:
 
 def _brin(school, pgn: str, brin: str | None) -> str:
     """The school that holds the pupil's dossier: --brin, or the only one that does."""
-    from .uitlevering import mask
+    from ..school.uitlevering import mask
 
     if brin is not None:
         return brin
@@ -57,7 +57,7 @@ def _brin(school, pgn: str, brin: str | None) -> str:
 
 def _controle(config):
     from ..dossier import load_bundles
-    from .uitlevering import Controle
+    from ..school.uitlevering import Controle
 
     return Controle(load_bundles(config.bundles_dir) if config.bundles_dir else None)
 
@@ -65,7 +65,7 @@ def _controle(config):
 def _verdict(record, controle) -> str:
     """What validation says of the dossier as it would be released today (rule ids only, never values)."""
     from ..dossier import Transfer
-    from .uitlevering import verwijder_categorieen
+    from ..school.uitlevering import verwijder_categorieen
 
     released, removed = verwijder_categorieen(record.dossier, policy=controle.policy)
     report = controle(released, Transfer(overdrachtsoort=record.overdrachtsoort, bron_brin=record.brin))
@@ -87,8 +87,8 @@ def _klaarzetten(db, config, args) -> int:
     from ..oso import identifiers as ids
     from ..oso.zoeksleutel import pgn_kind
     from ..store.school_repository import SchoolRepository
-    from .dossierbestand import DossierFileError, lees
-    from .uitlevering import DossierRecord, mask
+    from ..school.dossierbestand import DossierFileError, lees
+    from ..school.uitlevering import DossierRecord, mask
 
     try:
         data = Path(args.file).read_bytes()
@@ -130,7 +130,7 @@ def _klaarzetten(db, config, args) -> int:
 
 def _change(db, args, what: str, change) -> int:
     from ..store.school_repository import SchoolRepository
-    from .uitlevering import mask
+    from ..school.uitlevering import mask
 
     pgn = _pgn(args.pgn)
     with db.unit_of_work() as repo:
@@ -145,7 +145,7 @@ def _change(db, args, what: str, change) -> int:
 
 
 def _inzage(db, config, args) -> int:
-    from .dossierbestand import met_inzage
+    from ..school.dossierbestand import met_inzage
 
     datum = iso_date("--datum", args.datum, SchoolError) or _now().date()
     return _change(db, args, f"inzage recorded on {datum.isoformat()}",
@@ -153,7 +153,7 @@ def _inzage(db, config, args) -> int:
 
 
 def _toestemming(db, config, args) -> int:
-    from .dossierbestand import met_toestemming
+    from ..school.dossierbestand import met_toestemming
 
     datum = iso_date("--datum", args.datum, SchoolError) or _now().date()
     return _change(db, args, f"toestemming recorded on {datum.isoformat()}",
@@ -200,7 +200,7 @@ def _log(db, config, args) -> int:
 
 def _testleerlingen(db, config, args) -> int:
     from ..store.school_repository import SchoolRepository
-    from .testleerlingen import laad_testleerlingen
+    from ..school.testleerlingen import laad_testleerlingen
 
     if args.extra < 0:
         raise SchoolError("--extra is a number of pupils, 0 or more")
@@ -226,7 +226,7 @@ def _melden(db, config, args) -> int:
     from ..client.transport import https_session
     from ..oso import identifiers as ids
     from ..store.school_repository import SchoolRepository
-    from .uitlevering import mask
+    from ..school.uitlevering import mask
 
     pgn = _pgn(args.pgn)
     if not ids.is_brin(args.doel_brin):
@@ -313,7 +313,7 @@ def add_parser(subparsers) -> None:
         return p
 
     p = command("klaarzetten", _klaarzetten, "prepare a pupil's dossier from a file (any OSO dossier)")
-    p.add_argument("--file", required=True, metavar="DOSSIER.xml")
+    p.add_argument("--file", required=True, metavar="DOSSIER.xml", help="the dossier (an OSO leerlingdossier, XML)")
     p.add_argument("--pgn", metavar="N", help="the pupil's BSN or onderwijsnummer (default: the one in the dossier)")
     p.add_argument("--brin", help="the school (default: the dossier's huidigeschool/brincode)")
     p.add_argument("--verzameldatum", metavar="DATE", help="when it was gathered (default: the dossier's "
@@ -327,7 +327,7 @@ def add_parser(subparsers) -> None:
     p = command("weigeren", _weigeren, "withhold release of a prepared dossier", [pupil])
     p.add_argument("--opheffen", action="store_true", help="release it again")
     p = command("lijst", _lijst, "the prepared dossiers (PGNs masked)")
-    p.add_argument("--brin")
+    p.add_argument("--brin", help="one school only")
     p = command("log", _log, "the documentRequests answered: who asked, when, what was released")
     p.add_argument("--sessie", metavar="ID", help="one session only")
     p.add_argument("--laatste", type=int, metavar="N", help="the newest N only")

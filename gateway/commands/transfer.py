@@ -3,19 +3,22 @@ test pupil 127095823, against the running gateway or one started for the duratio
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
-EXIT_DOSSIER, EXIT_REFUSED, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
+from .common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, check_writable, write_durably
 
-EXIT_CODES = """exit status:
-  0  the dossier was received (and written to --out); validation findings, if any, are in the account
+EXIT_DOSSIER = EXIT_OK
+
+TRANSFER_EXITS = """for transfer and demo in particular:
+  0  the dossier was received and kept (written to --out, durably, before the TC was told); validation findings,
+     if any, are in the account
   1  the chain refused: a result code (e.g. LeveringGeweigerd, LeerlinginfoNietOpvraagbaar, SessieAfwijkend)
-  2  usage or configuration error (bad arguments, missing certificate, key or chain key file): nothing was sent
-  3  security or transport failure: a signed SOAP Fault, an answer that did not verify, or a party that could not
-     be reached (after one retry with a new message)"""
+  2  a bad argument (a BRIN, routeringskenmerk, BSN, koppelsleutel, date), a missing certificate, key, chain key
+     or trust file, or an --out that cannot be written: checked before anything is sent
+  3  a signed SOAP Fault, an answer that did not verify, a party that could not be reached (after one retry with
+     a new message), or a dossier that could not be written: then the TC is not told it arrived"""
 
 DEMO_PUPIL = "127095823"
 
@@ -27,7 +30,7 @@ def add_parser(subparsers) -> None:
                     "pupil's zoeksleutel (the BSN or onderwijsnummer itself never leaves this machine), ask each "
                     "source aanleverpunt, close the session with each one's result, check the dossier, and print "
                     "an account of every step.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=TRANSFER_EXITS)
     who = t.add_mutually_exclusive_group(required=True)
     who.add_argument("--bsn", metavar="N", help="the pupil's BSN (nine digits, elfproef; or a test school's test "
                                                 "number)")
@@ -46,7 +49,8 @@ def add_parser(subparsers) -> None:
                    help="ask only this aanleverpunt of the source school (default: every one the TC names)")
     t.add_argument("--verzameldatum", metavar="DATE", help="ask for a dossier gathered on or after DATE "
                                                            "(YYYY-MM-DD, or a moment with its offset)")
-    t.add_argument("--out", metavar="FILE", help="write the received dossier here")
+    t.add_argument("--out", metavar="FILE", help="write the received dossier here (checked for writing before "
+                                                 "anything is sent; written durably before the TC is told)")
     _connection_options(t)
     t.set_defaults(func=run_transfer)
 
@@ -56,24 +60,25 @@ def add_parser(subparsers) -> None:
                     "the configured gateway when its /health answers (started with `oso-gateway serve --dev`), "
                     "otherwise against one started for the duration (SQLite in a temporary folder, a fresh TEST "
                     "ONLY PKI, the test school and pupils).",
-        epilog="exit status: as `oso-gateway transfer` (0 when the dossier arrived)",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--config", help="TOML file (environment: OSO_GATEWAY_<SETTING>)")
-    d.add_argument("--out", metavar="FILE", help="write the received dossier here")
+        epilog=TRANSFER_EXITS)
+    d.add_argument("--config", metavar="FILE", help="TOML file (environment: OSO_GATEWAY_<SETTING>)")
+    d.add_argument("--out", metavar="FILE", help="write the received dossier here (as transfer --out)")
     d.add_argument("--local", action="store_true", help="always start a gateway of its own")
     d.set_defaults(func=run_demo)
 
 
 def _connection_options(p) -> None:
     g = p.add_argument_group("connection (default: the gateway's configuration)")
-    g.add_argument("--config", help="TOML file (environment: OSO_GATEWAY_<SETTING>)")
+    g.add_argument("--config", metavar="FILE", help="TOML file (environment: OSO_GATEWAY_<SETTING>)")
     g.add_argument("--cert", help="your signing certificate (PEM; its subject.serialNumber is your OIN)")
     g.add_argument("--key", help="its private key (PEM)")
     g.add_argument("--ca", help="the CA certificates you trust (PEM)")
     g.add_argument("--crl", help="their CRLs (PEM)")
     g.add_argument("--tc", metavar="URL", help="the Traffic Center's address")
     g.add_argument("--zoeksleutel-key", metavar="FILE", help="the chain key file (kid:base64), docs/zoeksleutel.md")
-    g.add_argument("--bundles", metavar="DIR", help="dossier validation bundles (one folder per standaardversie)")
+    g.add_argument("--bundles", metavar="DIR", help="dossier validation bundles (one folder per standaardversie; "
+                                                    "default: the configuration's bundles_dir, else the fetched "
+                                                    "ones of `oso-gateway bundles fetch`)")
     g.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
 
 
@@ -103,31 +108,51 @@ def _pgn(args) -> tuple[str | None, str | None]:
 
 
 def _config(args):
+    from dataclasses import replace
+
     from ..config import load_config
+    from ..dossier.bundles import default_bundles_dir
 
-    return load_config(getattr(args, "config", None), cert=args.cert, key=args.key, ca=args.ca, crl=args.crl,
-                       tc_url=args.tc, zoeksleutel_key=args.zoeksleutel_key, bundles_dir=args.bundles)
+    config = load_config(getattr(args, "config", None), cert=args.cert, key=args.key, ca=args.ca, crl=args.crl,
+                         tc_url=args.tc, zoeksleutel_key=args.zoeksleutel_key, bundles_dir=args.bundles)
+    if not config.bundles_dir and default_bundles_dir():
+        config = replace(config, bundles_dir=default_bundles_dir())
+    return config
 
 
-def _doelsysteem(config, timeout: float):
+def _doelsysteem(config, timeout: float, *, chain_key: bool = True):
+    """The reference target of ``config``, every file it needs checked first; ValueError naming what is wrong."""
+    from ..dossier import BundleError
     from ..wsse.errors import SecurityError
-    from .target import Doelsysteem
+    from ..client.target import Doelsysteem
 
-    for name in ("cert", "key", "ca"):
+    needed = {"cert": "certificate", "key": "private key", "ca": "trust anchors (ca)"}
+    if chain_key:
+        needed["zoeksleutel_key"] = "chain key (zoeksleutel_key)"
+    for name, what in needed.items():
         if not Path(getattr(config, name)).is_file():
-            raise ValueError(f"the {name} file {getattr(config, name)} does not exist (--{name} or the config)")
+            option = "--" + name.replace("_", "-")
+            raise ValueError(f"the {what} file {getattr(config, name)} does not exist ({option} or the "
+                             "configuration)")
+    if config.crl and not Path(config.crl).is_file():
+        raise ValueError(f"the crl file {config.crl} does not exist (--crl or the configuration)")
     try:
         return Doelsysteem.from_config(config, timeout=timeout)
-    except (OSError, ValueError, SecurityError) as exc:
-        raise ValueError(f"cannot set up the target: {exc}") from None
+    except (OSError, ValueError, SecurityError, BundleError) as exc:
+        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValueError(f"cannot set up the target: {where}{reason}") from None
 
 
 def _from_notification(config, koppelsleutel: str):
     """The notification this target recorded for a koppelsleutel (its local store), or None."""
-    from ..store import Database
+    from ..store import Database, DatabaseMissing
     from ..store.doelsysteem import DoelsysteemStore
 
-    database = Database(config.database_url)
+    try:
+        database = Database(config.database_url, existing=True)  # read only: never made here
+    except DatabaseMissing:
+        return None
     try:
         with database.unit_of_work(readonly=True) as repo:
             return DoelsysteemStore(repo).notificatie(koppelsleutel)
@@ -143,7 +168,10 @@ def _mark_used(config, account) -> None:
     from ..store import Database
     from ..store.doelsysteem import DoelsysteemStore
 
-    database = Database(config.database_url)
+    try:
+        database = Database(config.database_url, existing=True)  # the store that recorded the notification
+    except Exception:
+        return
     try:
         with database.unit_of_work() as repo:
             DoelsysteemStore(repo).mark_opgehaald(account.request.koppelsleutel, when=datetime.now(timezone.utc),
@@ -155,12 +183,25 @@ def _mark_used(config, account) -> None:
 
 
 def run_transfer(args) -> int:
+    """Everything is checked before anything is sent: the arguments, the files, that --out can be written."""
     from ..config import ConfigError
-    from .target import TransferError
+    from ..client.overdracht import check_parties
+    from ..client.target import LookupFailed, TransferError
 
     pgn, error = _pgn(args)
     if error:
         return _fail(error)
+    try:
+        check_parties(bron_brin=args.bron_brin, doel_brin=args.doel_brin,
+                      doel_routeringskenmerk=args.doel_routeringskenmerk,
+                      bron_routeringskenmerk=args.bron_routeringskenmerk, koppelsleutel=args.koppelsleutel)
+    except TransferError as exc:
+        return _fail(str(exc))
+    if args.out:
+        try:
+            check_writable(args.out)
+        except OSError as exc:
+            return _fail(f"--out {args.out} cannot be written: {exc.strerror or exc}")
     verzameldatum = None
     if args.verzameldatum:
         try:
@@ -185,8 +226,9 @@ def run_transfer(args) -> int:
         return _fail("--bron-brin and --doel-brin are required (with --koppelsleutel only when no notification "
                      "with it was recorded here)")
     try:
-        target = _doelsysteem(config, args.timeout)
-    except ValueError as exc:
+        check_parties(bron_brin=bron, doel_brin=doel, doel_routeringskenmerk=rk)  # as the notification named them
+        target = _doelsysteem(config, args.timeout, chain_key=pgn is not None)
+    except (TransferError, ValueError) as exc:
         return _fail(str(exc))
     try:
         if not rk:
@@ -194,21 +236,26 @@ def run_transfer(args) -> int:
         account = target.transfer(pgn=pgn, koppelsleutel=args.koppelsleutel, bron_brin=bron, doel_brin=doel,
                                   doel_routeringskenmerk=rk, overdrachtsoort=soort,
                                   dossier_verzameldatum=verzameldatum,
-                                  bron_routeringskenmerk=args.bron_routeringskenmerk)
+                                  bron_routeringskenmerk=args.bron_routeringskenmerk, keep=_keeper(args.out))
+    except LookupFailed as exc:
+        print(f"transfer: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except TransferError as exc:
         return _fail(str(exc))
-    return _report(account, args.out, config if args.koppelsleutel else None)
+    return _report(account, config if args.koppelsleutel else None)
 
 
-def _report(account, out: str | None, mark_config=None) -> int:
-    written = None
-    if account.dossier is not None and out:
-        try:
-            Path(out).write_bytes(account.dossier)
-            written = out
-        except OSError as exc:
-            print(f"transfer: cannot write {out}: {exc.strerror}", file=sys.stderr)
-    print(account.render(written_to=written))
+def _keeper(out: str | None):
+    """How a received dossier is kept: written durably to ``out`` (before the TC is told), or not at all."""
+    if not out:
+        return None
+    return lambda dossier: write_durably(out, dossier)
+
+
+def _report(account, mark_config=None) -> int:
+    if account.not_kept:
+        print(f"transfer: {account.not_kept}; the TC was not told the dossier arrived", file=sys.stderr)
+    print(account.render())
     if mark_config is not None:
         _mark_used(mark_config, account)
     return account.exit_code
@@ -229,13 +276,21 @@ def run_demo(args) -> int:
     from ..config import ConfigError, load_config
     from ..store.testschool import TEST_BRIN, TEST_DOEL_BRIN, TEST_DOEL_ROUTERINGSKENMERK
 
+    from ..dossier.bundles import default_bundles_dir
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.out:
+        try:
+            check_writable(args.out)
+        except OSError as exc:
+            print(f"demo: --out {args.out} cannot be written: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
     transfer = dict(pgn=DEMO_PUPIL, bron_brin=TEST_BRIN, doel_brin=TEST_DOEL_BRIN,
-                    doel_routeringskenmerk=TEST_DOEL_ROUTERINGSKENMERK)
+                    doel_routeringskenmerk=TEST_DOEL_ROUTERINGSKENMERK, keep=_keeper(args.out))
     if not args.local and _healthy(config.base_url):
         missing = [n for n in ("cert", "key", "ca", "zoeksleutel_key") if not Path(getattr(config, n)).is_file()]
         if missing:
@@ -248,7 +303,7 @@ def run_demo(args) -> int:
         except ValueError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        code = _report(target.transfer(**transfer), args.out)
+        code = _report(target.transfer(**transfer))
         if code != EXIT_DOSSIER:
             print("demo: the running gateway needs the test school and the reference target (`oso-gateway serve "
                   "--dev`); `oso-gateway demo --local` runs one of the demo's own", file=sys.stderr)
@@ -258,7 +313,7 @@ def run_demo(args) -> int:
 
     print(f"demo: no gateway answers at {config.base_url}/health; starting one for the duration "
           "(SQLite in a temporary folder, a fresh TEST ONLY PKI, the test school and its pupils)", flush=True)
-    with LocalGateway(bundles_dir=config.bundles_dir) as gw:
+    with LocalGateway(bundles_dir=config.bundles_dir or default_bundles_dir() or "") as gw:
         print(f"demo: gateway at {gw.url} (folder {gw.folder})\n", flush=True)
         target = _doelsysteem(gw.config, 30.0)
-        return _report(target.transfer(**transfer), args.out)
+        return _report(target.transfer(**transfer))

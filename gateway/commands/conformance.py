@@ -1,4 +1,4 @@
-"""``oso-gateway conformance list | source | target``: the suite's commands (added by gateway/cli.py)."""
+"""``oso-gateway conformance list | source | target``: the suite's commands (a module of gateway/commands)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from pathlib import Path
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SUITE_OIN = "00000001888888880000"  # the OIN of the suite's own TEST certificate, when it makes one
 OTHER_VENDOR_OIN = "00000001777777770000"  # another vendor's TEST certificate in that PKI
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------------------------------------- list
 def _list(args) -> int:
-    from .catalogue import SCENARIOS, rule_text
+    from ..conformance.catalogue import SCENARIOS, rule_text
 
     chosen = [s for s in SCENARIOS if args.role in (None, s.role)]
     if args.format == "markdown":
@@ -83,8 +82,9 @@ def _chain_key(args, workdir: Path, view):
 
 def _bundles(args):
     from ..dossier import load_bundles
+    from ..dossier.bundles import default_bundles_dir
 
-    candidates = [args.bundles] if args.bundles else [str(ROOT.parent / "shared" / "oso-gegevensset")]
+    candidates = [args.bundles] if args.bundles else [default_bundles_dir()]
     for c in candidates:
         if c and Path(c).is_dir():
             return load_bundles(c)
@@ -111,7 +111,7 @@ def _check_vendor_cert(args) -> None:
 
 
 def _write_reports(args, report, view) -> list[str]:
-    from .report import html_report, junit_xml
+    from ..conformance.report import html_report, junit_xml
 
     written = []
     if args.junit:
@@ -124,7 +124,7 @@ def _write_reports(args, report, view) -> list[str]:
 
 
 def _view(args):
-    from .live import LiveView
+    from ..conformance.live import LiveView
 
     return LiveView(quiet=args.quiet)
 
@@ -137,8 +137,8 @@ def _workdir(args) -> Path:
 
 # ------------------------------------------------------------------------------------------------------ source
 def _source(args) -> int:
-    from .serving import TlsSettings
-    from .source import SourceOptions, SourceSuite, TestPupils
+    from ..conformance.serving import TlsSettings
+    from ..conformance.source import SourceOptions, SourceSuite, TestPupils
 
     view = _view(args)
     try:
@@ -182,11 +182,11 @@ def _source(args) -> int:
 # ------------------------------------------------------------------------------------------------------ target
 def _target(args) -> int:
     try:
-        from .target import TargetOptions, TargetSuite
+        from ..conformance.target import TargetOptions, TargetSuite
     except ImportError as exc:  # pragma: no cover - the target role needs the reference school
         print(f"conformance target: not available ({exc})", file=sys.stderr)
         return EXIT_USAGE
-    from .serving import TlsSettings
+    from ..conformance.serving import TlsSettings
 
     view = _view(args)
     try:
@@ -224,7 +224,7 @@ def _common(p, *, vendor_side: str) -> None:
     p.add_argument("--vendor-oin", required=True, help="the OIN of the vendor's certificate (subject.serialNumber)")
     p.add_argument("--routeringskenmerk", required=True, help=f"the vendor's {vendor_side} aanleverpunt")
     p.add_argument("--brin", required=True, help="the BRIN of the vendor's school under test")
-    p.add_argument("--vestiging", default="00")
+    p.add_argument("--vestiging", default="00", help="the vestiging of that school (default 00)")
     p.add_argument("--sector", default="PO", choices=("PO", "VO", "SWV"), help="the sector of that school")
     p.add_argument("--cert", help="the suite's signing certificate (PEM; default: a TEST PKI the suite makes in "
                    "--workdir, whose CA the vendor must trust)")
@@ -249,8 +249,9 @@ def add_parser(subparsers) -> None:
     sub = conf.add_subparsers(dest="conformance_command", required=True, metavar="ACTION")
 
     lst = sub.add_parser("list", help="the scenario catalogue")
-    lst.add_argument("--role", choices=("source", "target"))
-    lst.add_argument("--format", choices=("text", "markdown"), default="text")
+    lst.add_argument("--role", choices=("source", "target"), help="the scenarios of one role only")
+    lst.add_argument("--format", choices=("text", "markdown"), default="text",
+                     help="text (default), or a markdown table")
     lst.add_argument("-v", "--verbose", action="store_true", help="also the rule texts, what is sent and expected, "
                      "and how to fix a failure")
     lst.set_defaults(func=_list)
@@ -260,16 +261,16 @@ def add_parser(subparsers) -> None:
     src.add_argument("--endpoint", required=True, help="your aanleverpunt's documentRequest URL (its wsa:To)")
     _common(src, vendor_side="source")
     src.add_argument("--tls-client-cert", help="the suite's TLS client certificate towards an https endpoint")
-    src.add_argument("--tls-client-key")
+    src.add_argument("--tls-client-key", help="its private key (PEM)")
     src.add_argument("--tls-ca", help="CAs of your TLS server certificate (default: --ca)")
     src.add_argument("--tc-host", default="127.0.0.1", help="where the suite's TC listens")
-    src.add_argument("--tc-port", type=int, default=8470)
+    src.add_argument("--tc-port", type=int, default=8470, help="the port of the suite's TC (default 8470)")
     src.add_argument("--tc-public-url", help="the TC's address as your system reaches it (default: http://host:port)")
     src.add_argument("--tc-tls-cert", help="serve the suite's TC over two-way TLS with this certificate")
-    src.add_argument("--tc-tls-key")
+    src.add_argument("--tc-tls-key", help="its private key (PEM)")
     src.add_argument("--other-cert", help="a second certificate your system trusts, of another OIN (another "
                      "vendor): for OSO-BRON-ANDERE-LEVERANCIER (default: the suite's own TEST PKI has one)")
-    src.add_argument("--other-key")
+    src.add_argument("--other-key", help="its private key (PEM; default: in --other-cert's file)")
     src.add_argument("--pupil-zonder-inzage", metavar="BSN", help="a pupil whose PO dossier is ready, no inzage")
     src.add_argument("--pupil-zonder-toestemming", metavar="BSN", help="a pupil whose VO-VO dossier is ready, no "
                      "toestemming")
@@ -281,10 +282,10 @@ def add_parser(subparsers) -> None:
                          "target runs")
     _common(tgt, vendor_side="target")
     tgt.add_argument("--host", default="127.0.0.1", help="where the suite's TC and test school listen")
-    tgt.add_argument("--port", type=int, default=8471)
+    tgt.add_argument("--port", type=int, default=8471, help="their port (default 8471)")
     tgt.add_argument("--public-url", help="their address as your system reaches it (default: http://host:port)")
     tgt.add_argument("--tls-cert", help="serve over two-way TLS with this certificate (client certificates from --ca)")
-    tgt.add_argument("--tls-key")
+    tgt.add_argument("--tls-key", help="its private key (PEM)")
     tgt.add_argument("--timeout", type=float, default=600, help="seconds to wait for your transfers (default 600)")
     tgt.add_argument("--max-attempts", type=int, default=4, help="attempts allowed on the TC's Fault (default 4)")
     tgt.add_argument("--surfaced", metavar="FILE", help="what your system showed the school for the run (a log or "

@@ -1,4 +1,5 @@
-"""The servicedesk's commands: ``trace``, ``diagnose``, ``purge`` and ``operator`` (the dashboard's accounts)."""
+"""The servicedesk's commands on the journal: ``trace``, ``purge`` and ``operator`` (the dashboard's accounts).
+``diagnose`` judges raw messages, beside ``verify`` (commands/message.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,15 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from ..cli_common import database_options, iso_time, load_trust, message_check_options, open_database, read_input
-
-EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+from .common import EXIT_FAILURE, EXIT_NO, EXIT_OK, EXIT_USAGE, database_options, open_database
 
 
 def _trace(args) -> int:
     from ..journal.timeline import assess
     from ..store.journal import transfer
-    from .trace import render
+    from ..servicedesk.trace import render
 
-    _, db = open_database(args, "trace")
+    _, db = open_database(args, "trace", existing=True)
     if db is None:
         return EXIT_USAGE
     try:
@@ -26,7 +25,7 @@ def _trace(args) -> int:
             entries = transfer(repo, args.id)
     except Exception as exc:  # e.g. a database without the journal: migrate it (serve does)
         print(f"trace: the journal could not be read: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILURE
     finally:
         db.dispose()
     a = assess(entries)
@@ -38,44 +37,14 @@ def _trace(args) -> int:
         print("\n".join(render(args.id, entries, a)))
     if not entries:
         return EXIT_USAGE
-    return EXIT_FOUND if a.status == "failed" else EXIT_OK
-
-
-def _diagnose(args) -> int:
-    from .diagnose import render, run
-
-    try:
-        at = iso_time(args.at)
-    except ValueError:
-        print("diagnose: --at takes an ISO 8601 time, e.g. 2026-11-28T12:00:00Z", file=sys.stderr)
-        return EXIT_USAGE
-    trust = None
-    if args.ca:
-        trust = load_trust("diagnose", args.ca, args.crl)
-        if trust is None:
-            return EXIT_USAGE
-    worst = EXIT_OK
-    for i, name in enumerate(args.files):
-        try:
-            data = read_input(name)
-        except OSError as exc:
-            print(f"{name}: UNREADABLE {exc.strerror}")
-            worst = max(worst, EXIT_USAGE)
-            continue
-        report = run(data, trust=trust, at=at, to=args.to, soap_action=args.soap_action, skew_s=args.skew)
-        if i:
-            print()
-        print("\n".join(render(name, report)))
-        if report.failures or report.diagnosis.verdict is not None:
-            worst = max(worst, EXIT_FOUND)
-    return worst
+    return EXIT_NO if a.status == "failed" else EXIT_OK
 
 
 def _purge(args) -> int:
     from ..store.journal import purge_journal
     from ..web.housekeeping import cutoff
 
-    config, db = open_database(args, "purge")
+    config, db = open_database(args, "purge", existing=True)
     if db is None:
         return EXIT_USAGE
     days = args.days if args.days is not None else config.journal_retention_days
@@ -87,7 +56,7 @@ def _purge(args) -> int:
         removed = purge_journal(db, before)
     except Exception as exc:
         print(f"purge: the journal could not be purged: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILURE
     finally:
         db.dispose()
     print(f"purge: removed {removed} journal entries received before {before.isoformat(timespec='seconds')} "
@@ -108,7 +77,8 @@ def _operator(args) -> int:
     from ..store.journal import add_operator, operators, remove_operator
     from ..web.auth import AuthError, check_name, hash_password
 
-    _, db = open_database(args, "operator", migrate=True)
+    _, db = open_database(args, "operator", migrate=args.operator_command == "add",
+                          existing=args.operator_command != "add")
     if db is None:
         return EXIT_USAGE
     try:
@@ -144,25 +114,18 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="the entries as JSON")
     p.set_defaults(func=_trace)
 
-    p = sub.add_parser("diagnose", help="every check of the security profile and the contract on raw messages, "
-                                        "each explained")
-    p.add_argument("files", nargs="+", metavar="FILE", help="a raw message as received ('-': stdin)")
-    message_check_options(p, ca_required=False, to_help="the address it was sent to (wsa:To must be it)",
-                          ca_help="PEM file with the root and intermediate CA certificates (else trust is not checked)")
-    p.set_defaults(func=_diagnose)
-
     p = sub.add_parser("purge", parents=[common], help="remove journal entries older than the retention")
     p.add_argument("--days", type=int, help="keep this many days (default: journal_retention_days)")
     p.set_defaults(func=_purge)
 
-    p = sub.add_parser("operator", help="accounts of the read-only dashboard")
+    p = sub.add_parser("operator", parents=[common], help="accounts of the read-only dashboard")
     ops = p.add_subparsers(dest="operator_command", required=True, metavar="ACTION")
     add = ops.add_parser("add", parents=[common], help="add an operator, or give one a new password")
-    add.add_argument("name")
+    add.add_argument("name", help="the operator's login name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin (one line)")
     add.set_defaults(func=_operator)
     rm = ops.add_parser("remove", parents=[common], help="remove an operator")
-    rm.add_argument("name")
+    rm.add_argument("name", help="the operator's login name")
     rm.set_defaults(func=_operator)
     ls = ops.add_parser("list", parents=[common], help="the operators")
     ls.set_defaults(func=_operator)

@@ -1,0 +1,7 @@
+"""``python -m gateway``: the ``oso-gateway`` command."""
+
+import sys
+
+from .commands import main
+
+sys.exit(main())
