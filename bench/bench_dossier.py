@@ -14,7 +14,7 @@ Prints ``name: value`` lines:
   in a child and measured before this process loads anything big; the bench says whether the peak it reports was
   reached by the child itself.
 
-Reads the official files from ../shared/oso-gegevensset (never copied into the project). Runs in ~20 s.
+Reads the official files from the bundles dir tests/bundles_location.py names (never copied into the project). Runs in ~20 s.
 """
 
 from __future__ import annotations

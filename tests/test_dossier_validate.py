@@ -1,7 +1,7 @@
 """validate() over the official 2019.1 bundle: the 12 examples are valid; dossiers broken here from them are not.
 
-The official files are read from ../shared/oso-gegevensset/2019.1 (never copied into the project). The bundle is
-compiled once for the whole session.
+The official files are read from the bundles dir that tests/bundles_location.py names (never copied into the
+project). The bundle is compiled once for the whole session.
 """
 
 from __future__ import annotations

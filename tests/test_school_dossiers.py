@@ -1,5 +1,5 @@
 """Synthetic dossiers (``gateway.school.synthetisch``) and the test school's pupils (``gateway.school.testleerlingen``)
-against the official 2019.1 bundle: the XSD and the business-rule XSLTs of ../shared/oso-gegevensset, through
+against the official 2019.1 bundle: the XSD and the business-rule XSLTs of the bundles dir (tests/bundles_location.py), through
 gateway.dossier.validate."""
 
 from __future__ import annotations
