@@ -33,6 +33,7 @@ from xmlsec_peer import XmlsecPeer  # noqa: E402
 
 from gateway.pki import init_pki, issue  # noqa: E402
 from gateway.wsse import Credentials, MemoryReplayStore, Policy, TrustStore, sign_request, verify  # noqa: E402
+from gateway.wsse.errors import SecurityError  # noqa: E402
 from tests.bundles_location import GEGEVENSSET  # noqa: E402
 
 POVO_FULL = GEGEVENSSET / "OV" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
@@ -212,6 +213,32 @@ def bench_size(label: str, unsigned: bytes, creds, trust, policy, peer: XmlsecPe
     return s_ours / s_xmlsec, v_ours / v_xmlsec
 
 
+def bench_bounds(creds, trust, policy) -> None:
+    """How long a hostile message takes to be refused by the parser's bounds (docs/limits.md): 20,000 unused
+    namespace declarations on the Envelope of a validly signed request (~500 KB), and a 30 MiB Body of empty
+    elements (the best of five)."""
+    signed = sign_request(envelope(small_payload(1024)), creds, to=ENDPOINT, action=ACTION)
+    declarations = " ".join(f'xmlns:p{i}="urn:p{i}"' for i in range(20_000)).encode()
+    bomb = signed.replace(b"<soapenv:Envelope ", b"<soapenv:Envelope " + declarations + b" ", 1)
+    junk = envelope("<a/>" * (30 * 1024 * 1024 // 4 - 40))
+
+    def refusal_ms(data: bytes) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            try:
+                verify(data, policy=policy, trust=trust)
+            except SecurityError:
+                pass
+            else:
+                raise AssertionError("a hostile message was accepted")
+            best = min(best, time.perf_counter() - start)
+        return best * 1000
+
+    out("refuse_ns_bomb_20k_ms", refusal_ms(bomb))
+    out("refuse_junk_30mib_ms", refusal_ms(junk))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.25, help="target length of one timing batch")
@@ -246,6 +273,7 @@ def main() -> int:
             unsigned = envelope(payload)
             out(f"payload_{label}_bytes", len(payload.encode("utf-8")))
             results[label] = bench_size(label, unsigned, creds, trust, policy, peer, floor, args.seconds)
+        bench_bounds(creds, trust, policy)
 
     for label, (sign_ratio, verify_ratio) in results.items():
         out(f"goal_sign_{label}_1.5x", "met" if sign_ratio >= 1.5 else "MISSED")

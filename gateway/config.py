@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .wsse import Credentials, Policy, TrustStore
+from .wsse.xmlparse import Limits
 
 ENV_PREFIX = "OSO_GATEWAY_"
 
@@ -26,8 +27,27 @@ class Config:
     clock_skew_s: int = 60
     max_age_s: int = 300
     max_bytes: int = 32 * 1024 * 1024
+    # What a request to one of our services may hold before it is parsed any further (refused with GW-XML; see
+    # docs/limits.md for the measurements behind them). Our services receive requests only, never a dossier: the
+    # contract's requests hold about 60 elements; the largest message measured anywhere, a 188 KB documentResponse,
+    # 890 elements, 69 attributes and 21 namespace declarations in all.
+    max_depth: int = 100
+    max_elements: int = 10_000
+    max_attributes: int = 256  # on one element
+    max_attributes_total: int = 10_000
+    max_ns_per_element: int = 64
+    max_ns_in_scope: int = 128  # declarations on an element and its ancestors
+    max_ns_total: int = 10_000
+    max_processing_instructions: int = 100
     log_level: str = "info"
     threads: int = 4  # per worker
+    # Slow and greedy clients (gateway/web/worker.py): a read that waits longer than this for a byte closes the
+    # connection; one client address holds at most this many connections to a worker; a connection carries at most
+    # this many requests (then Connection: close, so load spreads over the workers again); idle keep-alive seconds.
+    read_timeout_s: int = 30
+    max_connections_per_client: int = 16
+    max_requests_per_connection: int = 100
+    keepalive_s: int = 5
     # Two-way TLS (WT001): the server's certificate and key, and the CAs whose client certificates are accepted.
     # Without tls_cert, serve speaks plain HTTP (development, or behind a TLS terminator that passes the client
     # certificate on — not supported yet).
@@ -56,7 +76,8 @@ class Config:
     @property
     def base_url(self) -> str:
         scheme = "https" if self.tls_cert else "http"
-        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address, as a URL writes it
+        return (self.public_url or f"{scheme}://{host}:{self.port}").rstrip("/")
 
     @property
     def traffic_center_url(self) -> str:
@@ -71,10 +92,24 @@ class Config:
             endpoint=self.base_url + path,
             own_oin=own_oin,
             actions=actions,
-            max_bytes=self.max_bytes,
+            limits=self.request_limits(),
             clock_skew=timedelta(seconds=self.clock_skew_s),
             max_age=timedelta(seconds=self.max_age_s),
         )
+
+    def __post_init__(self):
+        # the one relation between the limits (each on its own: load_config's ranges), named before any worker starts
+        if isinstance(self.max_ns_in_scope, int) and isinstance(self.max_ns_per_element, int) \
+                and self.max_ns_in_scope < self.max_ns_per_element:
+            raise ConfigError(f"max_ns_in_scope ({self.max_ns_in_scope}) must be at least max_ns_per_element "
+                              f"({self.max_ns_per_element})")
+
+    def request_limits(self) -> Limits:
+        """The bounds on a request to one of our services (``policy``): the max_* settings."""
+        return Limits(max_bytes=self.max_bytes, max_depth=self.max_depth, max_elements=self.max_elements,
+                      max_attributes=self.max_attributes, max_attributes_total=self.max_attributes_total,
+                      max_ns_per_element=self.max_ns_per_element, max_ns_in_scope=self.max_ns_in_scope,
+                      max_ns_total=self.max_ns_total, max_processing_instructions=self.max_processing_instructions)
 
     def credentials(self) -> Credentials:
         return Credentials.from_files(self.cert, self.key)
@@ -89,6 +124,8 @@ class ConfigError(ValueError):
 
 def _coerce(name: str, kind: type, value):
     if kind is int or kind == "int":
+        if isinstance(value, bool) or isinstance(value, float):  # TOML true / 18081.5 are no port
+            raise ConfigError(f"{name} must be a whole number, not {value!r}")
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -96,6 +133,43 @@ def _coerce(name: str, kind: type, value):
     if not isinstance(value, str):
         raise ConfigError(f"{name} must be text, not {value!r}")
     return value
+
+
+# The least (and most) each whole-number setting may be; any other whole number must be 0 or more.
+_RANGES = {"port": (1, 65535), "workers": (1, 64), "threads": (1, 256), "max_age_s": (1, 86400),
+           "clock_skew_s": (0, 3600), "max_bytes": (1024, 1 << 31), "sessie_ttl_s": (60, 30 * 86400),
+           "notificatie_ttl_s": (60, 366 * 86400), "journal": (0, 1), "read_timeout_s": (1, 3600),
+           "max_connections_per_client": (1, 100_000), "max_requests_per_connection": (1, 1_000_000),
+           "keepalive_s": (0, 3600)}
+_CHOICES = {"log_level": ("debug", "info", "warning", "error", "critical"), "log_format": ("json", "text")}
+_URLS = ("public_url", "tc_url", "osr_url")
+
+
+def _validate(config: Config) -> None:
+    """Every setting within what it can mean; ConfigError naming the first that is not."""
+    for f in fields(Config):
+        value = getattr(config, f.name)
+        if f.type in (int, "int"):
+            low, high = _RANGES.get(f.name, (0 if not f.name.startswith("max_") else 1, None))
+            if value < low or (high is not None and value > high):
+                within = f"from {low} to {high}" if high is not None else f"{low} or more"
+                raise ConfigError(f"{f.name} must be {within}, not {value}")
+    for name, choices in _CHOICES.items():
+        if getattr(config, name).lower() not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {getattr(config, name)!r}")
+    for name in _URLS:
+        value = getattr(config, name)
+        if value:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"{name} must be an http:// or https:// address, not {value!r}")
+    if not config.host.strip():
+        raise ConfigError("host must name an address to listen on")
+    for name in ("tls_key", "tls_client_ca"):
+        if getattr(config, name) and not config.tls_cert:
+            raise ConfigError(f"{name} is set but tls_cert is not: set tls_cert for two-way TLS, or remove {name}")
 
 
 def load_config(path: str | Path | None = None, environ: dict | None = None, **overrides) -> Config:
@@ -122,4 +196,6 @@ def load_config(path: str | Path | None = None, environ: dict | None = None, **o
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = Config()
     coerced = {k: _coerce(k, known[k], v) for k, v in values.items()}
-    return replace(config, **coerced)
+    config = replace(config, **coerced)
+    _validate(config)
+    return config

@@ -145,6 +145,22 @@ def operation_for_response_action(action: str | None) -> Operation | None:
 
 # ---- files ------------------------------------------------------------------------------------------------------
 
+def action_mismatch(action: str | None, body_tag: str | None) -> str | None:
+    """Why wsa:Action and the Body's element do not belong together (WSA-ACTION), or None when they do: the Action
+    names an operation of the contract whose request — or, for a response action, whose response — is the Body.
+    The text names the operation and elements only, never values."""
+    answer = operation_for_action(action) is None and operation_for_response_action(action) is not None
+    op = operation_for_response_action(action) if answer else operation_for_action(action)
+    if op is None:
+        return f"no WSDL in wsdl/ has an operation with the action {action}"
+    expected = op.response if answer else op.request
+    if expected != body_tag:
+        held = etree.QName(body_tag).localname if body_tag else "nothing"
+        return (f"{op.service} operation {op.name} {'answers' if answer else 'takes'} "
+                f"{etree.QName(expected).localname}, but the Body holds {held}")
+    return None
+
+
 def wsdl_path(service_name: str) -> Path:
     return service(service_name).wsdl
 
@@ -183,12 +199,132 @@ def schema():
         _pool.put(s)
 
 
-_VALUE = re.compile(r"(The value|value) '[^']*'")
+# ---- telling a schema error without a word of the request -------------------------------------------------------
+#
+# libxml2 quotes the instance in its messages: a value ("'123456782' is not a valid value of the atomic type …"), an
+# element or attribute name the sender chose, a namespace. Its message is therefore never passed on as it is: it is
+# read against the few templates a Body can produce, and told again from the template's fixed words and from tokens
+# of the contract itself (its element, attribute and type names, its facets). Whatever does not fit a template
+# becomes a message of fixed words: nothing of the request can pass, whatever shape the request has.
+
+_XS = "http://www.w3.org/2001/XMLSchema"
+_XS_BUILTIN = re.compile(r"(?:\{" + re.escape(_XS) + r"\}|xs:)[A-Za-z]{1,32}")
+_CONTENT_TYPES = frozenset({"element-only", "empty", "simple", "mixed"})
+_PREFIX = re.compile(r"Element '(?P<el>.*?)'(?:, attribute '(?P<attr>.*?)')?: (?P<rest>.*)", re.DOTALL)
+_FACET_TEMPLATES = [  # (template of the rest, how it is told again)
+    (re.compile(r"\[facet 'pattern'\] The value '.*' is not accepted by the pattern '(?P<p>.*)'\.?", re.DOTALL),
+     lambda m, known: "[facet 'pattern'] the value is not accepted by the pattern"
+                      + (f" '{m['p']}'" if m["p"] in known else " of its type")),
+    (re.compile(r"\[facet 'enumeration'\] The value '.*' is not an element of the set \{(?P<set>.*)\}\.?", re.DOTALL),
+     lambda m, known: "[facet 'enumeration'] the value is not one of "
+                      + (f"{{{m['set']}}}" if _known_set(m["set"], known) else "the values its type allows")),
+    (re.compile(r"\[facet '(?P<f>maxLength|minLength|length)'\] The value has a length of '(?P<n>[0-9]{1,9})'; "
+                r"this (?P<verb>exceeds|underruns|differs from) the allowed (?P<which>maximum |minimum )?length of "
+                r"'(?P<limit>[0-9]{1,9})'\.?"),
+     lambda m, known: f"[facet '{m['f']}'] the value has a length of {m['n']}; this {m['verb']} the allowed "
+                      f"{m['which'] or ''}length of {m['limit']}"),
+    (re.compile(r"\[facet '(?P<f>[A-Za-z]{1,20})'\] The value .*", re.DOTALL),
+     lambda m, known: f"[facet '{m['f']}'] the value does not meet the facet"),
+    (re.compile(r"'.*' is not a valid value of the (?P<kind>(?:local )?(?:atomic|list|union)) type"
+                r"(?: '(?P<t>.*)')?\.?", re.DOTALL),
+     lambda m, known: f"the value is not a valid value of the {m['kind']} type"
+                      + (f" '{m['t']}'" if m["t"] and _known_name(m["t"], known) else "")),
+    (re.compile(r"This element is not expected\.(?: Expected is (?P<exp>.*?))?\.?", re.DOTALL),
+     lambda m, known: "this element is not expected here" + _expected(m["exp"], known)),
+    (re.compile(r"Missing child element\(s\)\.(?: Expected is (?P<exp>.*?))?\.?", re.DOTALL),
+     lambda m, known: "missing child element(s)" + _expected(m["exp"], known)),
+    (re.compile(r"Character content other than whitespace is not allowed because the content type is "
+                r"'(?P<ct>[a-z-]{1,20})'\.?"),
+     lambda m, known: "character content other than whitespace is not allowed"
+                      + (f" (the content type is '{m['ct']}')" if m["ct"] in _CONTENT_TYPES else "")),
+    (re.compile(r"Element content is not allowed, because the (?:content type is a simple type definition|"
+                r"type definition is simple)\.?"),
+     lambda m, known: "element content is not allowed: the type is simple"),
+    (re.compile(r"The attribute '.*' is not allowed\.?", re.DOTALL),
+     lambda m, known: "this attribute is not allowed"),
+    (re.compile(r"The attribute '(?P<a>.*)' is required but missing\.?", re.DOTALL),
+     lambda m, known: "the attribute" + (f" '{m['a']}'" if _known_name(m["a"], known) else "")
+                      + " is required but missing"),
+    (re.compile(r"No matching global declaration available for the validation root\.?"),
+     lambda m, known: "no matching global declaration available for the validation root"),
+]
+_WHOLE = [  # messages without an element
+    (re.compile(r"No matching global declaration available for the validation root\.?"),
+     "no matching global declaration available for the validation root"),
+]
+
+
+@lru_cache(maxsize=1)
+def _contract_tokens() -> frozenset[str]:
+    """What the contract's own XSD files say: element, attribute and type names (plain and in Clark notation) and
+    facet values. Only these (and XML Schema's built-in type names) may be quoted in a schema error told to anyone."""
+    out: set[str] = set()
+    for path in sorted(XSD_DIR.glob("*.xsd")):
+        root = etree.parse(str(path)).getroot()
+        tns = root.get("targetNamespace") or ""
+        for el in root.iter(f"{{{_XS}}}*"):
+            name = el.get("name")
+            if name:
+                out.update({name, f"{{{tns}}}{name}"})
+            for attr in ("type", "base", "ref"):
+                value = el.get(attr)
+                if value:
+                    prefix, _, local = value.rpartition(":")
+                    out.update({value, local, f"{{{el.nsmap.get(prefix or None, tns)}}}{local}"})
+            if etree.QName(el).localname in ("pattern", "enumeration", "length", "minLength", "maxLength"):
+                out.add(el.get("value") or "")
+    out.discard("")
+    return frozenset(out)
+
+
+def _known_name(text: str, known: frozenset[str]) -> bool:
+    return text in known or bool(_XS_BUILTIN.fullmatch(text))
+
+
+def _known_set(text: str, known: frozenset[str]) -> bool:
+    items = [i.strip() for i in text.split(",")]
+    return all(len(i) >= 2 and i[0] == i[-1] == "'" and i[1:-1] in known for i in items)
+
+
+_EXPECTED_NAME = re.compile(r"\{[^{}]*\}[A-Za-z_][\w.-]*|[A-Za-z_][\w.-]*")
+
+
+def _expected(text: str | None, known: frozenset[str]) -> str:
+    """ " (expected: …)" when libxml2's list of expected elements names only elements of the contract."""
+    if not text:
+        return ""
+    inner = text.strip()
+    if inner.startswith("one of "):
+        inner = inner[len("one of "):]
+    if not (inner.startswith("(") and inner.endswith(")")):
+        return ""
+    names = [n.strip() for n in inner[1:-1].split(",")]
+    if not names or not all(_EXPECTED_NAME.fullmatch(n) and n in known for n in names):
+        return ""
+    return f"; expected: {', '.join(names)}"
 
 
 def scrub(message: str) -> str:
-    """A schema error as it may be told to anyone: the values it quotes are left out."""
-    return _VALUE.sub(r"\1", message)
+    """A schema error as it may be told to anyone (a Fault's reason, a log line): libxml2's message told again from
+    its template's own words and the contract's names and facets, without a value, name or namespace of the
+    instance; one that fits no known template becomes "… does not conform to the contract"."""
+    known = _contract_tokens()
+    text = (message or "").strip()
+    for template, told in _WHOLE:
+        if template.fullmatch(text):
+            return told
+    m = _PREFIX.fullmatch(text)
+    if m is None:
+        return "the element does not conform to the contract"
+    where = f"Element '{m['el']}'" if m["el"] in known else "An element that is not in the contract"
+    if m["attr"] is not None:
+        where += (f", attribute '{m['attr']}'" if _known_name(m["attr"], known)
+                  else ", an attribute that is not in the contract")
+    for template, tell in _FACET_TEMPLATES:
+        found = template.fullmatch(m["rest"].strip())
+        if found is not None:
+            return f"{where}: {tell(found, known)}."
+    return f"{where}: does not conform to the contract."
 
 
 def schema_errors(element: etree._Element, limit: int = 20) -> list[str]:
@@ -196,7 +332,7 @@ def schema_errors(element: etree._Element, limit: int = 20) -> list[str]:
     with schema() as s:
         if s.validate(element):
             return []
-        return [scrub(f"line {e.line}: {e.message}") for e in list(s.error_log)[:limit]] or ["does not conform"]
+        return [f"line {e.line}: {scrub(e.message)}" for e in list(s.error_log)[:limit]] or ["does not conform"]
 
 
 def schema_error(element: etree._Element) -> str | None:

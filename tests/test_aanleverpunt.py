@@ -334,6 +334,37 @@ def test_a_document_request_is_accepted_once(school, tc, pki):
     assert len(log_of(school, sessie)) == 1  # the replay never reached the service (nor the TC)
 
 
+def test_a_failure_after_the_replay_id_was_kept_says_so_truly(school, tc, pki, monkeypatch):
+    """The reference source keeps a documentRequest's replay id before its service runs; when the service then
+    fails, its Fault must not claim that nothing was kept: the same message again is a replay."""
+    from gateway.services import aanleverpunt
+
+    sessie = open_session(school, tc, "127095823")
+    z = zoeksleutel(school.key, "127095823")["zoeksleutelPgnfrag"]
+    body = (f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+            f'<ap:documentRequest xmlns:ap="{OSO_NS}"><ap:bronBrin>{BRON_BRIN}</ap:bronBrin>'
+            f'<ap:bronRouteringsKenmerk>{BRON_RK}</ap:bronRouteringsKenmerk><ap:doelBrin>{DOEL_BRIN}</ap:doelBrin>'
+            f'<ap:doelRouteringsKenmerk>{DOEL_RK}</ap:doelRouteringsKenmerk><ap:zoeksleutelPgnfrag>'
+            f'<ap:zoeksleutel>{z["zoeksleutel"]}</ap:zoeksleutel><ap:pgnfrag>{z["pgnfrag"]}</ap:pgnfrag>'
+            f'</ap:zoeksleutelPgnfrag><ap:overdrachtsoort>overstapdossier</ap:overdrachtsoort>'
+            f'<ap:sessieId>{sessie}</ap:sessieId></ap:documentRequest></s:Body></s:Envelope>').encode()
+    action = f"{OSO_NS}/document"
+    signed = sign_request(body, pki.credentials("doel-las", DOEL_OIN), to=school.url + AANLEVERPUNT_PATH,
+                          action=action)
+
+    def broken(*a, **k):
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(aanleverpunt, "beantwoord", broken)
+    post = lambda: requests.post(school.url + AANLEVERPUNT_PATH, data=signed, timeout=30,  # noqa: E731
+                                 headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": action})
+    first = post()
+    assert first.status_code == 500 and b"GW-INTERNAL" in first.content
+    assert b"only its MessageID was recorded" in first.content and b"nothing of it was kept" not in first.content
+    monkeypatch.undo()
+    assert b"GW-REPLAY" in post().content  # as the Fault said: the same message again is a replay
+
+
 def test_the_contract_is_served(school):
     wsdl = requests.get(school.url + AANLEVERPUNT_PATH + "?wsdl", timeout=10)
     assert wsdl.status_code == 200 and wsdl.content == contracts.wsdl_path("aanleverpunt").read_bytes()
@@ -430,3 +461,16 @@ def test_on_postgresql(pki, pg_database, tmp_path):
             ("OverdrachtGeslaagd", DOEL_OIN), ("SessieAfwijkend", DOEL_OIN)]
     finally:
         running.stop()
+
+
+def test_a_retry_in_the_same_session_gets_the_same_answer_and_one_log_entry(school, tc, ap):
+    """The answer to a documentRequest was lost (a worker died mid-answer): the target asks again with a new
+    message. Same dossier, one release logged, one sessiecontrole counted by the TC."""
+    sessie = open_session(school, tc, "127095824")
+    first, body1 = ask(school, ap, sessie, "127095824")
+    again, body2 = ask(school, ap, sessie, "127095824")
+    assert first.resultaat == again.resultaat == "OverdrachtGeslaagd"
+    assert dossier_bytes(body1) == dossier_bytes(body2)
+    assert len(log_of(school, sessie)) == 1
+    with school.database.unit_of_work(readonly=True) as repo:
+        assert repo.sessie(sessie).controles == (BRON_RK,)  # the aanleverpunt's check counts once

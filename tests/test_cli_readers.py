@@ -15,7 +15,8 @@ from .serve_process import clean_env
 
 
 @pytest.mark.parametrize("args", [["trace", "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"], ["purge"], ["operator", "list"],
-                                  ["operator", "remove", "someone"]])
+                                  ["operator", "remove", "someone"], ["register", "list"], ["school", "lijst"],
+                                  ["school", "log"]])
 def test_a_reader_in_another_folder_says_there_is_no_database_and_leaves_none(tmp_path, monkeypatch, capsys, args):
     monkeypatch.chdir(tmp_path)
     for name in ("OSO_GATEWAY_DATABASE_URL",):
@@ -40,8 +41,17 @@ def test_a_reader_finds_the_database_it_is_given(tmp_path, capsys):
     db.migrate()
     db.dispose()
     assert main(["trace", "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b", "--database", url]) == 2  # known to nobody
-    out = capsys.readouterr().out
-    assert "0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b" in out
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == ("trace: no message in the journal names 0b8f6a2e-3c1d-4e5f-8a9b-0c1d2e3f4a5b "
+                                         "(a sessieId, koppelsleutel or wsa:MessageID)")
+
+
+@pytest.mark.parametrize("args", [["trace", "x"], ["purge"], ["operator", "list"], ["register", "list"],
+                                  ["school", "lijst"]])
+def test_a_database_that_cannot_be_reached_is_exit_3(args, capsys):
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    assert main([*args, "--database", url]) == 3
+    assert "the database cannot be reached" in capsys.readouterr().err
 
 
 def test_a_reader_that_goes_away_is_not_a_database_failure(tmp_path):

@@ -77,6 +77,7 @@ def v_afmelding_lies(bench, doel, ctx):
 
 
 def v_retry_storm(bench, doel, ctx):
+    doel.caller.backoff_s = 0.0  # a storm: no pause between attempts
     def fn(real, call):
         reply, steps = real(call)
         n = 1

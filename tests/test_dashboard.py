@@ -46,7 +46,8 @@ def add_operator(gateway, monkeypatch, name="ops", password=PASSWORD) -> int:
 
 
 def failed_transfer(gateway) -> str:
-    """A session opened by the target, whose source's sessiecontrole was changed after signing (WB013)."""
+    """A session opened by the target, whose source's sessiecontrole was signed but is outside the contract (GW-XSD).
+    (A copy changed after signing, WB013, did not verify: it is tied to no session and fails none.)"""
     url = gateway.url + "/tc"
 
     def send(body, op, who):
@@ -59,6 +60,9 @@ def failed_transfer(gateway) -> str:
                         action=f"{TC}/sessiecontrole")
     bad = data.replace(b"overstapdossier", b"swv-dossier", 1)
     assert requests.post(url, data=bad, headers={"Content-Type": "text/xml"}, timeout=10).status_code == 500
+    outside, answer = send(sessiecontrole(sessie_id).replace(b">overstapdossier<", b">verhuisdossier<"),
+                           "sessiecontrole", ("bron-las", BRON_OIN))
+    assert answer.status_code == 500 and b"GW-XSD" in answer.content
     send(overdracht(), "overdracht", ("doel-las", DOEL_OIN))  # another session, that goes well so far
     return sessie_id
 
@@ -137,17 +141,20 @@ def test_sessions_search_and_timeline(gateway, monkeypatch):
     add_operator(gateway, monkeypatch)
     s = login(gateway)
     base = gateway.url + "/dashboard"
-    for query in ({"result": "failed"}, {"result": "WB013"}, {"brin": "00yy"}, {"vendor": "bron las"},
+    for query in ({"result": "failed"}, {"result": "GW-XSD"}, {"brin": "00yy"}, {"vendor": "bron las"},
                   {"q": sessie_id}):
         page = s.get(base + "/", params=query, timeout=5).text
         assert sessie_id in page, query
     assert sessie_id not in s.get(base + "/", params={"result": "succeeded"}, timeout=5).text
     assert sessie_id not in s.get(base + "/", params={"brin": "77QQ"}, timeout=5).text
+    assert sessie_id not in s.get(base + "/", params={"result": "WB013"}, timeout=5).text  # unverified: no session's
     timeline = s.get(base + "/trace", params={"id": sessie_id}, timeout=5).text
-    assert "FAILED: trafficcenter.sessiecontrole was refused: WB013" in timeline
+    assert "FAILED: trafficcenter.sessiecontrole was refused: GW-XSD" in timeline
     assert "the sending vendor Bron LAS" in timeline
+    # the changed copy is shown apart, as a message that only named the session
+    assert "Messages that only named" in timeline and "WB013" in timeline.split("Messages that only named")[1]
     chart = s.get(base + "/failures", timeout=5).text
-    assert "<svg" in chart and "Bron LAS" in chart and "WB013" in chart
+    assert "<svg" in chart and "Bron LAS" in chart and "GW-XSD" in chart
     assert "Doel LAS" in s.get(base + "/register", timeout=5).text
 
 
@@ -176,10 +183,10 @@ def test_in_chromium_an_operator_finds_the_failing_rule(gateway, monkeypatch):
         browser.click("tbody tr.failed th a")
         assert sessie_id in browser.url
         text = browser.text
-        assert "FAILED: trafficcenter.sessiecontrole was refused: WB013" in text
+        assert "FAILED: trafficcenter.sessiecontrole was refused: GW-XSD" in text
         assert "Who must act: the sending vendor Bron LAS" in text
         cause = browser.js("document.querySelector('tr.cause').innerText")
-        assert "WB013" in cause and "wsse:FailedCheck" in cause
+        assert "GW-XSD" in cause and "Digikoppeling 0004" in cause
         browser.screenshot(shots / "4-timeline.png")
         for name, link in (("5-failures", "Failures"), ("6-register", "Register"), ("7-health", "Health")):
             browser.click(f"nav a[href$='/{link.lower()}']")
@@ -188,7 +195,7 @@ def test_in_chromium_an_operator_finds_the_failing_rule(gateway, monkeypatch):
             if link == "Failures":  # the chart is an SVG with a title, and the same numbers are a table
                 assert browser.js("document.querySelector('svg[role=img] title').textContent") == (
                     "Failures per vendor, last 14 days")
-                assert "WB013" in browser.js("document.querySelector('#by-rule-h').parentElement.innerText")
+                assert "GW-XSD" in browser.js("document.querySelector('#by-rule-h').parentElement.innerText")
         # the pages are usable without scripts: every input has a label, every table header cells
         assert browser.js("[...document.querySelectorAll('input:not([type=hidden])')]"
                           ".every(i => document.querySelector(`label[for='${i.id}']`))")

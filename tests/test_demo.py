@@ -42,6 +42,11 @@ def dev_server(tmp_path_factory):
     port = free_port()
     env = clean_env(OSO_GATEWAY_PORT=str(port), OSO_GATEWAY_WORKERS="1", OSO_GATEWAY_LOG_LEVEL="warning")
     proc, log = start_serve(folder, "--dev", env=env)
+    import os
+
+    (folder / "real.xml").write_bytes(b"<keep/>")
+    (folder / "link.xml").symlink_to("real.xml")  # --out at a link or a pipe must be refused, never replaced
+    os.mkfifo(folder / "fifo.xml")
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc, log)
         yield folder, env, log
@@ -66,18 +71,20 @@ def test_transfer_exit_codes_against_the_running_gateway(dev_server):
     r = cli("transfer", "--bsn", "127095825", *common, "--out", "refused.xml", cwd=folder, env=env)
     assert r.returncode == 1 and "LeveringGeweigerd" in r.stdout and not (folder / "refused.xml").exists()
     # the doel's routeringskenmerk is looked up at the TC when not given (00ZZ has one aanleverpunt)
-    r = cli("transfer", "--bsn", "127095823", "--bron-brin", "00YY", "--doel-brin", "00ZZ", cwd=folder, env=env)
+    r = cli("transfer", "--bsn", "127095823", "--bron-brin", "00YY", "--doel-brin", "00ZZ", "--out", "looked-up.xml",
+            cwd=folder, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     # usage: a BSN that fails the elfproef and is no test number; no pupil at all; a missing chain key
-    r = cli("transfer", "--bsn", "123456789", *common, cwd=folder, env=env)
+    r = cli("transfer", "--bsn", "123456789", *common, "--out", "x.xml", cwd=folder, env=env)
     assert r.returncode == 2 and "elfproef" in r.stderr
-    r = cli("transfer", *common, cwd=folder, env=env)
+    r = cli("transfer", *common, "--out", "x.xml", cwd=folder, env=env)
     assert r.returncode == 2
-    r = cli("transfer", "--bsn", "127095823", *common, "--zoeksleutel-key", "nowhere.key", cwd=folder, env=env)
+    r = cli("transfer", "--bsn", "127095823", *common, "--zoeksleutel-key", "nowhere.key", "--out", "x.xml",
+            cwd=folder, env=env)
     assert r.returncode == 2 and "chain key" in r.stderr
     # transport: a Traffic Center that cannot be reached (tried twice, then exit 3)
-    r = cli("transfer", "--bsn", "127095823", *common, "--tc", f"http://127.0.0.1:{free_port()}/tc", cwd=folder,
-            env=env)
+    r = cli("transfer", "--bsn", "127095823", *common, "--tc", f"http://127.0.0.1:{free_port()}/tc", "--out", "x.xml",
+            cwd=folder, env=env)
     assert r.returncode == 3 and "attempt 2" in r.stdout and "TrafficCenterNietBeschikbaar" in r.stdout
 
 
@@ -132,21 +139,29 @@ COMMON = ("--bron-brin", "00YY", "--doel-brin", "00ZZ", "--doel-routeringskenmer
     ((*COMMON, "--out", "."), "--out . cannot be written"),
     ((*COMMON, "--ca", "missing-ca.pem"), "the trust anchors (ca) file missing-ca.pem does not exist"),
     ((*COMMON, "--cert", "/etc/hostname"), "cannot set up the target: /etc/hostname: not a PEM certificate"),
+    ((*COMMON, "--out", "link.xml"), "--out link.xml cannot be written: is a symbolic link"),
+    ((*COMMON, "--out", "fifo.xml"), "--out fifo.xml cannot be written: is not a regular file"),
+    ((*COMMON, "--timeout", "0"), "argument --timeout: 0 is not from 1 to 600 seconds"),
+    ((*COMMON, "--tc", "ftp://example/tc"), "tc_url must be an http:// or https:// address"),
 ])
 def test_transfer_checks_everything_before_it_sends_anything(dev_server, listener, args, message):
     folder, env, _ = dev_server
-    r = cli("transfer", "--bsn", "127095823", *args, "--tc", f"http://127.0.0.1:{listener.port}/tc", cwd=folder,
-            env=env)
+    if "--out" not in args:
+        args = (*args, "--out", "unsent.xml")
+    tc = () if "--tc" in args else ("--tc", f"http://127.0.0.1:{listener.port}/tc")
+    r = cli("transfer", "--bsn", "127095823", *args, *tc, cwd=folder, env=env)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert r.stderr.strip().splitlines() == [f"transfer: {r.stderr.strip()[len('transfer: '):]}"]  # one line
     assert message in r.stderr and "Traceback" not in r.stderr
+    if not message.startswith("argument"):  # argparse's own: the usage line, then the one line
+        assert r.stderr.strip().splitlines() == [f"transfer: {r.stderr.strip()[len('transfer: '):]}"]
     assert listener.connections == 0  # nothing was sent, not even a lookup
+    assert (folder / "link.xml").is_symlink() and (folder / "real.xml").read_bytes() == b"<keep/>"
 
 
 def test_a_tc_that_cannot_be_asked_for_the_doel_aanleverpunt_is_exit_3(dev_server):
     folder, env, _ = dev_server
     r = cli("transfer", "--bsn", "127095823", "--bron-brin", "00YY", "--doel-brin", "00ZZ", "--tc",
-            f"http://127.0.0.1:{free_port()}/tc", cwd=folder, env=env)
+            f"http://127.0.0.1:{free_port()}/tc", "--out", "x.xml", cwd=folder, env=env)
     assert r.returncode == 3 and "cannot ask the TC for 00ZZ's aanleverpunten" in r.stderr
 
 

@@ -122,13 +122,15 @@ def test_accepted_and_refused_messages_are_journalled(tc):
 
     assert (wb013.verdict, wb013.rule, wb013.faultcode, wb013.party) == ("refused", "WB013", "wsse:FailedCheck",
                                                                          "Client")
-    # who sent it is read from its certificate, and said to be unverified
-    assert (wb013.signer_oin, wb013.signer_verified, wb013.vendor) == (DOEL_OIN, False, "Doel LAS")
+    # it did not verify: it names no sender and no vendor; the OIN of the certificate it carried is only a claim
+    assert (wb013.signer_oin, wb013.signer_verified, wb013.vendor) == (None, False, None)
+    assert wb013.claimed_oin == DOEL_OIN and wb013.brins == () and wb013.sessie_id is None
     assert wb013.message_id == mid(tampered) and wb013.operation == "overdracht"
     assert wb013.resultaat is None and wb013.response_sha256
 
     assert (xsd.rule, xsd.dk_code) == ("GW-XSD", "0004")
     assert xsd.brins == (f"bronBrin={BRON_BRIN}",)  # the malformed doelBrin is not kept
+    assert (xsd.signer_oin, xsd.signer_verified) == (DOEL_OIN, True)  # signed: outside the contract, but verified
     assert (garbage.rule, garbage.message_id, garbage.operation, garbage.signer_oin) == ("GW-XML", None, None, None)
     for e in (accepted, wb013, xsd, garbage):
         text = json.dumps(asdict(e), default=str)
@@ -177,7 +179,8 @@ def test_only_the_contracts_named_values_in_their_shape_are_read():
                   error=SchemaInvalid("GW-XSD", f"the value '{ZOEKSLEUTEL}' of {BSN} is wrong"))
     entry = entry_from_exchange(ex)
     assert ZOEKSLEUTEL not in entry.reason and BSN not in entry.reason
-    assert entry.brins == ("doelBrin=11AA",) and entry.resultaat is None  # a refused message has no result
+    # a refused message has no result; one that did not verify (no VerifiedMessage here) keeps no BRIN either
+    assert entry.brins == () and entry.resultaat is None and not entry.signer_verified
 
 
 def test_an_answer_whose_entry_cannot_be_written_is_not_acknowledged(tc, monkeypatch):
@@ -203,22 +206,34 @@ def test_an_answer_whose_entry_cannot_be_written_is_not_acknowledged(tc, monkeyp
 
 
 def test_trace_and_diagnose_name_the_cause_first(tc, capsys, tmp_path):
-    """A failing transfer: the session is opened, then the source's sessiecontrole arrives changed after signing.
-    trace (by sessieId or by the MessageID) and diagnose (on the raw message) say so in their first lines."""
+    """A failing transfer: the session is opened, then the source's sessiecontrole arrives signed but outside the
+    contract (GW-XSD), and another copy changed after signing. trace (by sessieId or by the MessageID) and diagnose
+    (on the raw message) name the cause in their first lines. The changed copy did not verify: it is no part of the
+    session's story (the sessieId it names is a claim), and found by its own MessageID it names no vendor."""
     opened = post(tc, signed(tc, overdracht(), "overdracht"))
     sessie_id = etree.fromstring(opened.content).findtext(f".//{{{TC}}}sessieId")
     good = signed(tc, sessiecontrole(sessie_id), "sessiecontrole", ("bron-las", BRON_OIN))
     bad = good.replace(b"<tc:overdrachtsoort>overstapdossier", b"<tc:overdrachtsoort>swv-dossier")
     assert post(tc, bad).status_code == 500
-
     db = ["--database", tc.database.url]
+    assert main(["trace", sessie_id, *db]) == 0  # an unverified refusal changes nothing: still open
+    assert capsys.readouterr().out.splitlines()[0].startswith(f"{sessie_id}: OPEN")
+    assert main(["trace", mid(bad), *db]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{mid(bad)}: REFUSED, UNVERIFIED: trafficcenter.sessiecontrole was refused: WB013")
+    assert out[1].startswith("  who must act: the sender at 127.0.0.1: the message did not verify, so no vendor can "
+                             f"be named (its certificate named {BRON_OIN}")
+
+    outside = signed(tc, sessiecontrole(sessie_id).replace(b">overstapdossier<", b">verhuisdossier<"),
+                     "sessiecontrole", ("bron-las", BRON_OIN))
+    assert post(tc, outside).status_code == 500
     assert main(["trace", sessie_id, *db]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{sessie_id}: FAILED: trafficcenter.sessiecontrole was refused: WB013")
-    assert out[1] == f"  who must act: the sending vendor Bron LAS ({BRON_OIN}, unverified)"
-    assert out[2].startswith("  what to do: sign last")
-    assert main(["trace", mid(bad), *db]) == 1
-    assert "WB013" in capsys.readouterr().out.splitlines()[0]
+    assert out[0].startswith(f"{sessie_id}: FAILED: trafficcenter.sessiecontrole was refused: GW-XSD")
+    assert out[1] == f"  who must act: the sending vendor Bron LAS ({BRON_OIN})"
+    assert out[2].startswith("  what to do: make the Body conform")
+    assert main(["trace", mid(outside), *db]) == 1
+    assert "GW-XSD" in capsys.readouterr().out.splitlines()[0]
 
     f = tmp_path / "sessiecontrole.xml"  # the message as the servicedesk receives it: a file
     f.write_bytes(bad)

@@ -131,7 +131,12 @@ def test_a_pupil_without_a_dossier_or_a_bad_date(run):
     assert code == 2 and "is not a date" in err
 
 
-def test_the_log_is_empty_until_a_request_comes(run):
+def test_the_log_is_empty_until_a_request_comes(run, db_url):
+    code, _, err = run("log")  # reading never makes the database
+    assert code == 2 and ("holds no gateway tables" in err or "there is no database at" in err)
+    db = Database(db_url)
+    db.migrate()
+    db.dispose()
     code, out, _ = run("log")
     assert code == 0 and out.startswith("documentRequests (0)")
 

@@ -7,18 +7,23 @@ there is none (a ``Failure``).
 
 Failures, by kind:
 
-- ``transport``: no connection, a time-out, an HTTP answer that is not SOAP — the only kind retried (``retries``
-  times, each with a new message: zeep and the WUS plug-in build and sign every attempt afresh);
+- ``transport``: no connection, a time-out, an HTTP answer that is not SOAP;
 - ``fault``: a signed SOAP Fault; ``server_side`` when its code is soap:Server or it carries Digikoppeling 0051
   (not available), else the peer refused our message;
 - ``unverified``: the answer did not verify, or was signed by another OIN than the one pinned (``signer``);
 - ``protocol``: verified, but not the operation's response, or not valid against the contract.
 
 An exception that is none of these (a bug of ours) propagates.
+
+Retried (``retries`` times, after a pause that doubles from ``backoff_s``, each time as a new message: zeep and the
+WUS plug-in build and sign every attempt afresh): a transport failure, and a server-side Fault — the peer could not
+handle the message now (a database restarting, a worker going away), which a new message may well get through. A
+Fault that refuses our message, an answer that does not verify and a protocol failure are final.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import threading
@@ -43,6 +48,11 @@ class Failure:
     kind: str  # transport | fault | unverified | protocol
     text: str
     server_side: bool = True  # a Fault's code: soap:Server or Digikoppeling 0051 (True), else soap:Client (False)
+
+    @property
+    def transient(self) -> bool:
+        """Worth a new message after a pause: no answer, or a Fault of the peer's own trouble."""
+        return self.kind == TRANSPORT or (self.kind == FAULT and self.server_side)
 
 
 @dataclass(frozen=True)
@@ -90,10 +100,11 @@ class Caller:
     ``gateway.client.transport.https_session``); None: a plain one."""
 
     def __init__(self, credentials: Credentials, trust: TrustStore, *, policy: Policy | None = None,
-                 timeout: float = 30.0, session=None):
+                 timeout: float = 30.0, session=None, backoff_s: float = 1.0):
         self.credentials = credentials
         self.trust = trust
         self.timeout = timeout
+        self.backoff_s = backoff_s
         self.session = session
         self.signature = WusSignature(credentials, trust, policy=policy, replay=MemoryReplayStore())
         self._lock = threading.Lock()
@@ -130,15 +141,17 @@ class Caller:
     def call(self, operation: str, address: str, fields: dict, *, service: str | None = None,
              signer: str | None = None, retries: int = 0) -> Reply:
         """Send ``fields`` as the request of ``operation`` to ``address``; the answer must be signed by ``signer``
-        (None: any signer the trust store accepts). Transport failures are retried ``retries`` times."""
+        (None: any signer the trust store accepts). A transient failure (module docstring) is retried ``retries``
+        times, as a new message, after ``backoff_s``, then twice that, …"""
         op = _operation(operation, service)
         attempts: list[Attempt] = []
         while True:
             t0 = time.perf_counter()
             answer, failure, signed_by = self._once(op, address, fields, signer)
             attempts.append(Attempt((time.perf_counter() - t0) * 1000, failure))
-            if failure is None or failure.kind != TRANSPORT or len(attempts) > retries:
+            if failure is None or not failure.transient or len(attempts) > retries:
                 return Reply(answer, failure, tuple(attempts), signed_by)
+            time.sleep(self.backoff_s * 2 ** (len(attempts) - 1))
 
     def _once(self, op: contracts.Operation, address: str, fields: dict, signer: str | None):
         import requests
@@ -152,8 +165,13 @@ class Caller:
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if not response.content or media not in ("text/xml", "application/soap+xml", "application/xml"):
             return None, Failure(TRANSPORT, f"HTTP {response.status_code}, not a SOAP answer"), None
+        signature = self.signature
+        if op.name == "document":  # a documentResponse carries a dossier: the same plug-in (its request, its replay
+            # store), judging with the limits for a dossier (text nodes over 10 MB: docs/limits.md)
+            signature = copy.copy(signature)
+            signature.policy = signature.policy.carrying_dossier()
         try:
-            verified = self.signature.verify_bytes(response.content)
+            verified = signature.verify_bytes(response.content)
         except SecurityError as exc:
             return None, Failure(UNVERIFIED, f"the answer did not verify: {exc.rule} {exc.reason}"[:240]), None
         if signer is not None and verified.oin != signer:

@@ -302,7 +302,8 @@ class TransferAccount:
         if code is not None:
             lines.append(f"           {code.meaning}; the caller should: {code.caller_should}")
         if self.dossier is not None:
-            where = f", written to {self.kept_at}" if self.kept_at else ""
+            where = f", written to {self.kept_at}" if self.kept_at else (", not kept (no --out)" if self.not_kept
+                                                                          is None else "")
             lines.append(f"  dossier: {len(self.dossier):,} bytes from {self.dossier_from}{where}")
             if self.not_kept is not None:
                 lines.append(f"  NOT KEPT: {self.not_kept}")

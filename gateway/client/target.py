@@ -11,10 +11,13 @@ routeringskenmerk; when the register does not know it, the address the TC named.
 ``leverancierOin`` the TC named for the aanleverpunt (the gateway's extension), else the vendor the register names;
 an aanleverpunt for which neither is known is asked without a pinned signer, and the account says so.
 
-What a failure does (no retry storm): a result code is the chain's answer and is reported as it is; a signed Fault
-is reported, never retried; an answer that cannot be verified (an aanleverpunt's answer signed by another OIN than its
-vendor included) is reported, never retried; a transport error (connection refused or reset, a time-out, a non-SOAP
-HTTP error) is retried ONCE, with a new message (a new MessageID, Timestamp and signature).
+What a failure does (no retry storm): a result code is the chain's answer and is reported as it is; a Fault that
+refuses our message is reported, never retried; an answer that cannot be verified (an aanleverpunt's answer signed by
+another OIN than its vendor included) is reported, never retried; a transient failure — a transport error
+(connection refused or reset, a time-out, a non-SOAP HTTP error) or a server-side Fault (the peer's own trouble: a
+database restarting, a worker going away) — is retried at most ``RETRIES`` times, after 1 s and then 2 s (never
+faster than one a second), each time with a new message (a new MessageID, Timestamp and signature). So an afmelding that met a restarting TC is sent
+again; one that still fails leaves the session open until it expires, and the account says the TC did not confirm.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from .call import TRANSPORT, Attempt, Caller, Failure, Reply
 from .overdracht import (Call, FlowResult, Keep, Step, TransferAccount, TransferError, TransferRequest,
                          describe_leerling, flow, leerling_fields, result_for_failure)
 from .transport import https_session
+
+RETRIES = 2  # transient failures (gateway.client.call): at most this many new messages after the first
 
 
 class LookupFailed(Exception):
@@ -85,7 +90,8 @@ class Doelsysteem:
         """The routeringskenmerk of the target school's aanleverpunt, when the TC knows exactly one (an
         overzichtAanleverpunt lookup); TransferError when it knows none or several, LookupFailed when the TC could not
         be asked."""
-        reply = self.caller.call("overzichtAanleverpunt", self.tc_url, {"brin": doel_brin}, signer=self.tc_oin)
+        reply = self.caller.call("overzichtAanleverpunt", self.tc_url, {"brin": doel_brin}, signer=self.tc_oin,
+                                 retries=RETRIES)
         if reply.failure is not None:
             raise LookupFailed(f"cannot ask the TC for {doel_brin}'s aanleverpunten: {reply.failure.text}")
         rks = [a.routeringskenmerk for a in reply.answer.aanleverpunten]
@@ -94,7 +100,7 @@ class Doelsysteem:
                                 "name yours with --doel-routeringskenmerk")
         return rks[0]
 
-    # -- one call, timed, retried once on a transport error --------------------------------------------------------
+    # -- one call, timed, retried after a transient failure -------------------------------------------------------
 
     def resolve(self, call: Call) -> tuple[str | None, str | None, str]:
         """(address, signer to pin, note) for a Call: the TC for its operations; for a document request the OSR's
@@ -121,13 +127,13 @@ class Doelsysteem:
                               "one)")
             reply = Reply(failure=failure, attempts=(Attempt(0.0, failure),))
         else:
-            reply = self.caller.call(call.operation, address, call.args, signer=signer, retries=1)
+            reply = self.caller.call(call.operation, address, call.args, signer=signer, retries=RETRIES)
         steps = []
         for n, attempt in enumerate(reply.attempts, 1):
             last = n == len(reply.attempts)
             notes = [note] if note else []
             if not last:
-                notes.append("retrying once with a new message")
+                notes.append("retrying with a new message")
             elif reply.failure is None:
                 notes.append(self._note(call, reply))
             steps.append(Step(call.operation, address or "-", reply.resultaat if last else None, attempt.ms,

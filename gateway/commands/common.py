@@ -65,7 +65,17 @@ def message_check_options(parser: argparse.ArgumentParser, *, ca_required: bool,
     parser.add_argument("--to", help=to_help)
     parser.add_argument("--soap-action", help="the HTTP SOAPAction it was sent with (a request; a response has none)")
     parser.add_argument("--at", help="judge as of this time (ISO 8601), e.g. when the message was sent")
-    parser.add_argument("--skew", type=int, default=60, help="allowed clock skew in seconds (default 60)")
+    parser.add_argument("--skew", type=_skew, default=60, help="allowed clock skew in seconds, 0 to 86400 (default 60)")
+
+
+def _skew(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{value} is not from 0 to 86400 seconds")
+    return value
 
 
 def load_trust(command: str, ca: str, crl: str | None):
@@ -96,42 +106,56 @@ def load_trust(command: str, ca: str, crl: str | None):
         return None
 
 
+class Stop(Exception):
+    """A command ends here with ``status``; what went wrong was said on stderr already."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
 def open_database(args, command: str, *, migrate: bool = False, existing: bool = False):
-    """The configuration and the database that ``--config`` / ``--database`` name, or ``(None, None)`` after one
-    line on stderr (a bad configuration or database URL). ``existing``: a command that only reads (or removes) —
-    the database must be there and hold the gateway's tables; nothing is created."""
+    """``(config, database)`` as ``--config`` / ``--database`` name them. ``existing``: a command that only reads
+    (or removes) — the database must be there and hold the gateway's tables; nothing is created. Otherwise ``Stop``
+    after one line on stderr: 2 for a bad configuration or URL or a missing database, 3 for one that cannot be
+    reached."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from ..config import ConfigError, load_config
     from ..store import Database, DatabaseMissing, DatabaseUrlError
 
+    db = None
     try:
         config = load_config(getattr(args, "config", None))
         db = Database(getattr(args, "database", None) or config.database_url, existing=existing)
         if migrate:
             db.migrate()
         elif existing and db.revision() is None:
-            db.dispose()
             raise DatabaseMissing(f"the database {db!r} holds no gateway tables (`oso-gateway serve` makes them)")
     except (ConfigError, DatabaseUrlError, DatabaseMissing) as exc:
         print(f"{command}: {exc}", file=sys.stderr)
-        return None, None
+        if db is not None:
+            db.dispose()
+        raise Stop(EXIT_USAGE) from None
     except SQLAlchemyError as exc:
-        print(f"{command}: the database cannot be opened: {one_line(exc)}", file=sys.stderr)
-        return None, None
+        print(f"{command}: the database cannot be reached: {one_line(exc)}", file=sys.stderr)
+        db.dispose()
+        raise Stop(EXIT_FAILURE) from None
     return config, db
 
 
-def run_on_database(args, command: str, op, refused: tuple[type[BaseException], ...]) -> int:
-    """Migrate the database, then ``op(db, config)``: its exit status; ``refused`` errors and unreadable files are
-    usage (2), a failing database or anything else unexpected is 3, each said in one line on stderr."""
+def run_on_database(args, command: str, op, refused: tuple[type[BaseException], ...], *,
+                    readonly: bool = False) -> int:
+    """``op(db, config)`` on the database (migrated first, unless ``readonly``: then it must exist already, and
+    nothing is created): its exit status; ``refused`` errors and unreadable files are usage (2), a failing database
+    or anything else unexpected is 3, each said in one line on stderr."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    config, db = open_database(args, command)
-    if db is None:
-        return EXIT_BAD_INPUT
     try:
-        db.migrate()
+        config, db = open_database(args, command, migrate=not readonly, existing=readonly)
+    except Stop as stop:
+        return stop.status
+    try:
         return op(db, config)
     except refused as exc:
         print(f"{command}: {exc}", file=sys.stderr)
@@ -184,16 +208,25 @@ def check_writable(path: str) -> None:
     import os
     import tempfile
 
+    import stat
+
     target = Path(path)
-    if target.is_dir():
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(21, "is a folder, not a file", str(target))
+    if mode is not None and not stat.S_ISREG(mode):  # a link, a device, a pipe: it would be replaced by a file
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file (a device, a pipe or a socket)"
+        raise FileExistsError(17, f"is {kind}: name a regular file", str(target))
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(2, "no such folder", str(folder))
     try:
         fd, scratch = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
     except OSError as exc:
-        raise _naming(exc, target) from None
+        raise type(exc)(exc.errno, f"no file can be made in {folder} ({exc.strerror})", str(target)) from None
     os.close(fd)
     os.unlink(scratch)
 

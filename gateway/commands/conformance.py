@@ -129,6 +129,51 @@ def _view(args):
     return LiveView(quiet=args.quiet)
 
 
+def _check_args(args, role: str) -> None:
+    """Everything the run needs, checked before anything is made or sent: the vendor's identifiers, the addresses,
+    the report files, the ports the suite will listen on. UsageError naming the first that is wrong."""
+    from urllib.parse import urlsplit
+
+    from ..config import Config
+    from ..oso import identifiers as ids
+    from ..web.preflight import NotReady, check_port
+    from .common import check_writable
+
+    checks = [("--vendor-oin", args.vendor_oin, ids.is_oin, "20 digits"),
+              ("--routeringskenmerk", args.routeringskenmerk, ids.is_routeringskenmerk, "20 digits or capitals"),
+              ("--brin", args.brin, ids.is_brin, "two digits and two capitals, e.g. 12AB"),
+              ("--vestiging", args.vestiging, ids.is_vestiging, "two digits, e.g. 00")]
+    for option, value, valid, form in checks:
+        if not valid(value):
+            raise UsageError(f"{option} {value!r} is not {form}")
+    urls = [("--endpoint", getattr(args, "endpoint", None)), ("--tc-public-url", getattr(args, "tc_public_url", None)),
+            ("--public-url", getattr(args, "public_url", None))]
+    for option, value in urls:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise UsageError(f"{option} {value!r} is not an http:// or https:// address")
+    for option, path in (("--junit", args.junit), ("--html", args.html)):
+        if path:
+            try:
+                check_writable(path)
+            except OSError as exc:
+                raise UsageError(f"{option} {path} cannot be written: {exc.strerror or exc}") from None
+    for option in ("cert", "key", "ca", "crl", "vendor_cert", "zoeksleutel_key", "other_cert",
+                   "other_key", "tls_client_cert", "tls_client_key", "tls_ca", "tc_tls_cert", "tc_tls_key",
+                   "tls_cert", "tls_key"):
+        path = getattr(args, option, None)
+        if path and not Path(path).is_file():
+            raise UsageError(f"--{option.replace('_', '-')} {path}: no such file")
+    host, port = (args.tc_host, args.tc_port) if role == "source" else (args.host, args.port)
+    if not 1 <= port <= 65535:
+        raise UsageError(f"port {port} is not from 1 to 65535")
+    try:
+        check_port(Config(host=host, port=port))
+    except NotReady as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _workdir(args) -> Path:
     folder = Path(args.workdir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,6 +187,7 @@ def _source(args) -> int:
 
     view = _view(args)
     try:
+        _check_args(args, "source")
         workdir = _workdir(args)
         _check_vendor_cert(args)
         cert, key, suite_ca = _suite_credentials(args, workdir, view)
@@ -190,6 +236,7 @@ def _target(args) -> int:
 
     view = _view(args)
     try:
+        _check_args(args, "target")
         workdir = _workdir(args)
         _check_vendor_cert(args)
         cert, key, suite_ca = _suite_credentials(args, workdir, view)

@@ -24,6 +24,10 @@ def _request_of(command: str, path: str) -> tuple[str, str] | None:
         print(f"{command}: --response-to {path} is not a signed request: {err.rule}: {err.reason}", file=sys.stderr)
         return None
     header = f"{{{ns.SOAP11}}}Header"
+    if root.find(f"{header}/{{{ns.WSA}}}RelatesTo") is not None:
+        print(f"{command}: --response-to {path} is itself a response (it carries wsa:RelatesTo): give the request",
+              file=sys.stderr)
+        return None
     ids = root.findall(f"{header}/{{{ns.WSA}}}MessageID")
     values = root.findall(f"{header}/{{{ns.WSSE}}}Security/{{{ns.DS}}}Signature/{{{ns.DS}}}SignatureValue")
     message_id = (ids[0].text or "").strip() if len(ids) == 1 and not len(ids[0]) else ""
@@ -90,9 +94,11 @@ def _kind_of(data: bytes, bound: bool) -> str:
 
 def _verify_one(data: bytes, kind: str, request: tuple[str, str] | None, policy, trust, soap_action, at):
     """The VerifiedMessage of one message judged as ``kind``, or a SecurityError raised."""
+    from .. import contracts
     from ..wsse import ns, verify, verify_response
     from ..wsse.checks import check_to
-    from ..wsse.diagnose import RESPONSE, UNBOUND_RESPONSE
+    from ..wsse.diagnose import REQUEST, RESPONSE, UNBOUND_RESPONSE
+    from ..wsse.errors import AddressingError
     from ..wsse.verify import verify_response_without_request
 
     if kind == RESPONSE:
@@ -101,11 +107,25 @@ def _verify_one(data: bytes, kind: str, request: tuple[str, str] | None, policy,
     elif kind == UNBOUND_RESPONSE:
         vm = verify_response_without_request(data, policy=policy, trust=trust, now=at)
     else:
-        return verify(data, policy=policy, trust=trust, soap_action=soap_action, now=at)
+        vm = verify(data, policy=policy, trust=trust, soap_action=soap_action, now=at)
     # a response may leave wsa:To out or make it anonymous; one that names an address must name --to's
-    if vm.to is not None and vm.to.split("?", 1)[0] != ns.WSA_ANONYMOUS:
+    if kind != REQUEST and vm.to is not None and vm.to.split("?", 1)[0] != ns.WSA_ANONYMOUS:
         check_to(vm.to, policy)
+    # as the gateway answers it: the Action must be an operation of the contract whose request (or response) the
+    # Body is (a Fault answers any operation)
+    if not vm.is_fault:
+        problem = contracts.action_mismatch(vm.action, vm.body.tag if vm.body is not None else None)
+        if problem is not None:
+            raise AddressingError("WSA-ACTION", problem, dk_code="0006")
     return vm
+
+
+def _one_stdin(command: str, files: list[str]) -> bool:
+    """stdin can be read once: '-' at most once among the files (else one line on stderr)."""
+    if files.count("-") > 1:
+        print(f"{command}: '-' (stdin) can be given once", file=sys.stderr)
+        return False
+    return True
 
 
 def _verify(args) -> int:
@@ -115,6 +135,8 @@ def _verify(args) -> int:
     from ..wsse.diagnose import REQUEST, RESPONSE, UNBOUND_RESPONSE
     from ..wsse.errors import SecurityError
 
+    if not _one_stdin("verify", args.files):
+        return EXIT_USAGE
     trust = load_trust("verify", args.ca, args.crl)
     if trust is None:
         return EXIT_USAGE
@@ -164,6 +186,8 @@ def _verify(args) -> int:
 def _diagnose(args) -> int:
     from ..servicedesk.diagnose import render, run
 
+    if not _one_stdin("diagnose", args.files):
+        return EXIT_USAGE
     try:
         at = iso_time(args.at)
     except ValueError:

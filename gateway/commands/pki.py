@@ -11,6 +11,9 @@ from .common import EXIT_OK, EXIT_USAGE
 def _init(args) -> int:
     from ..pki import DEFAULT_GATEWAY_OIN, PkiError, init_pki
 
+    if not args.dir.strip():
+        print("pki init: --dir names the folder to make the PKI in (it may not be empty)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         gw = init_pki(args.dir, gateway_oin=args.oin or DEFAULT_GATEWAY_OIN)
     except (PkiError, FileExistsError, OSError) as exc:
@@ -49,7 +52,8 @@ def add_parser(sub) -> None:
     iss.add_argument("--dir", required=True, help="the folder `pki init` made")
     iss.add_argument("--name", required=True, help="the party's name: its files are NAME.cert.pem and NAME.key.pem")
     iss.add_argument("--oin", required=True, help="the party's OIN (20 digits)")
-    iss.add_argument("--key-size", type=int, default=2048, help="RSA key size in bits (default 2048)")
+    iss.add_argument("--key-size", type=int, choices=(1024, 2048, 3072, 4096), default=2048,
+                     help="RSA key size in bits (default 2048; 1024 only to test that weak keys are refused)")
     flags = iss.add_mutually_exclusive_group()
     flags.add_argument("--expired", action="store_true", help="validity ended yesterday (to test the check of PKI002)")
     flags.add_argument("--not-yet-valid", action="store_true", help="validity starts in 30 days (to test the check of PKI002)")

@@ -174,7 +174,8 @@ def _import(db, args) -> int:
 
 def _run(args) -> int:
     command = "register " + " ".join(p for p in (args.register_command, getattr(args, "register_action", None)) if p)
-    return run_on_database(args, command, lambda db, _config: args.register_op(db, args), (RegisterError,))
+    return run_on_database(args, command, lambda db, _config: args.register_op(db, args), (RegisterError,),
+                           readonly=args.register_op is _list)  # a list never makes a database
 
 
 def add_parser(subparsers) -> None:

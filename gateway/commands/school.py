@@ -21,6 +21,29 @@ from datetime import datetime, timezone
 from .common import EXIT_FAILED, EXIT_OK, database_options, iso_date, run_on_database, table
 
 
+MAX_EXTRA = 1000  # generated test pupils per call: each is a synthetic dossier, validated when it is released
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def _extra(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_EXTRA:
+        raise argparse.ArgumentTypeError(f"{value} is not from 0 to {MAX_EXTRA}")
+    return value
+
+
 class SchoolError(ValueError):
     """Input the school commands refuse (one line for the person at the terminal)."""
 
@@ -293,7 +316,8 @@ def _run(args) -> int:
     from ..oso.register import RegisterError
 
     return run_on_database(args, f"school {args.school_command}", lambda db, config: args.school_op(db, config, args),
-                           (SchoolError, RegisterError, BundleError))
+                           (SchoolError, RegisterError, BundleError),
+                           readonly=args.school_op in (_lijst, _log))  # reading never makes a database
 
 
 def add_parser(subparsers) -> None:
@@ -330,7 +354,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--brin", help="one school only")
     p = command("log", _log, "the documentRequests answered: who asked, when, what was released")
     p.add_argument("--sessie", metavar="ID", help="one session only")
-    p.add_argument("--laatste", type=int, metavar="N", help="the newest N only")
+    p.add_argument("--laatste", type=_positive, metavar="N", help="the newest N only (1 or more)")
     p = command("melden", _melden, "notify a target: a koppelsleutel from the TC, pushed to the target's notification "
                 "endpoint (doel SWV: a dossier for a samenwerkingsverband; OV: an updated dossier)", [pupil])
     p.add_argument("--doel-brin", required=True, help="the target school's (or SWV's) BRIN")
@@ -343,5 +367,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--routeringskenmerk", help="the school's own aanleverpunt (default: the one the register here "
                    "knows for the school at this gateway's vendor)")
     p = command("testleerlingen", _testleerlingen, "load the test school's pupils (TEST ONLY, synthetic dossiers)")
-    p.add_argument("--extra", type=int, default=0, metavar="N", help="generated pupils besides the fixed ones")
+    p.add_argument("--extra", type=_extra, default=0, metavar="N",
+                   help=f"generated pupils besides the fixed ones (0 to {MAX_EXTRA})")
     p.add_argument("--seed", type=int, default=0, help="which generated pupils (the same seed, the same pupils)")

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from .common import EXIT_FAILURE, EXIT_NO, EXIT_OK, EXIT_USAGE, database_options, open_database
+from .common import EXIT_FAILURE, EXIT_NO, EXIT_OK, EXIT_USAGE, Stop, database_options, open_database
 
 
 def _trace(args) -> int:
@@ -17,9 +17,10 @@ def _trace(args) -> int:
     from ..store.journal import transfer
     from ..servicedesk.trace import render
 
-    _, db = open_database(args, "trace", existing=True)
-    if db is None:
-        return EXIT_USAGE
+    try:
+        _, db = open_database(args, "trace", existing=True)
+    except Stop as stop:
+        return stop.status
     try:
         with db.unit_of_work(readonly=True) as repo:
             entries = transfer(repo, args.id)
@@ -33,9 +34,11 @@ def _trace(args) -> int:
         print(json.dumps({"id": args.id, "status": a.status, "headline": a.headline,
                           "who_must_act": a.actor.who if a.actor else None, "what_to_do": a.actor.what if a.actor
                           else None, "messages": [asdict(e) for e in entries]}, default=str, indent=2))
-    else:
+    elif entries:
         print("\n".join(render(args.id, entries, a)))
     if not entries:
+        print(f"trace: no message in the journal names {args.id} (a sessieId, koppelsleutel or wsa:MessageID)",
+              file=sys.stderr)
         return EXIT_USAGE
     return EXIT_NO if a.status == "failed" else EXIT_OK
 
@@ -44,9 +47,10 @@ def _purge(args) -> int:
     from ..store.journal import purge_journal
     from ..web.housekeeping import cutoff
 
-    config, db = open_database(args, "purge", existing=True)
-    if db is None:
-        return EXIT_USAGE
+    try:
+        config, db = open_database(args, "purge", existing=True)
+    except Stop as stop:
+        return stop.status
     days = args.days if args.days is not None else config.journal_retention_days
     if days < 0:
         print("purge: --days is 0 or more", file=sys.stderr)
@@ -66,7 +70,12 @@ def _purge(args) -> int:
 
 def _read_password(args) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:
+            raise ValueError("no password on stdin")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError("there is no terminal to ask the password on: give it on stdin with --password-stdin")
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
         raise ValueError("the two passwords differ")
@@ -77,17 +86,18 @@ def _operator(args) -> int:
     from ..store.journal import add_operator, operators, remove_operator
     from ..web.auth import AuthError, check_name, hash_password
 
-    _, db = open_database(args, "operator", migrate=args.operator_command == "add",
-                          existing=args.operator_command != "add")
-    if db is None:
-        return EXIT_USAGE
+    try:
+        _, db = open_database(args, "operator", migrate=args.operator_command == "add",
+                              existing=args.operator_command != "add")
+    except Stop as stop:
+        return stop.status
     try:
         if args.operator_command == "add":
             try:
                 name = check_name(args.name)
                 hashed = hash_password(_read_password(args))
             except (AuthError, ValueError, EOFError) as exc:
-                print(f"operator add: {exc}", file=sys.stderr)
+                print(f"operator add: {exc or 'no password given'}", file=sys.stderr)
                 return EXIT_USAGE
             with db.unit_of_work() as repo:
                 new = add_operator(repo, name, hashed, datetime.now(timezone.utc))
@@ -95,8 +105,10 @@ def _operator(args) -> int:
         elif args.operator_command == "remove":
             with db.unit_of_work() as repo:
                 gone = remove_operator(repo, args.name)
-            print(f"operator {args.name}: {'removed' if gone else 'there is no such operator'}")
-            return EXIT_OK if gone else EXIT_USAGE
+            if not gone:
+                print(f"operator remove: there is no operator {args.name}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"operator {args.name}: removed")
         else:
             with db.unit_of_work(readonly=True) as repo:
                 for name, created in operators(repo):

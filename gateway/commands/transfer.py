@@ -12,12 +12,12 @@ from .common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, check_writable, write_dur
 EXIT_DOSSIER = EXIT_OK
 
 TRANSFER_EXITS = """for transfer and demo in particular:
-  0  the dossier was received and kept (written to --out, durably, before the TC was told); validation findings,
-     if any, are in the account
+  0  the dossier was received and kept (written to --out, durably, before the TC was told; demo keeps it only
+     when given --out); validation findings, if any, are in the account
   1  the chain refused: a result code (e.g. LeveringGeweigerd, LeerlinginfoNietOpvraagbaar, SessieAfwijkend)
   2  a bad argument (a BRIN, routeringskenmerk, BSN, koppelsleutel, date), a missing certificate, key, chain key
      or trust file, or an --out that cannot be written: checked before anything is sent
-  3  a signed SOAP Fault, an answer that did not verify, a party that could not be reached (after one retry with
+  3  a signed SOAP Fault, an answer that did not verify, a party that could not be reached (after two retries with
      a new message), or a dossier that could not be written: then the TC is not told it arrived"""
 
 DEMO_PUPIL = "127095823"
@@ -49,8 +49,9 @@ def add_parser(subparsers) -> None:
                    help="ask only this aanleverpunt of the source school (default: every one the TC names)")
     t.add_argument("--verzameldatum", metavar="DATE", help="ask for a dossier gathered on or after DATE "
                                                            "(YYYY-MM-DD, or a moment with its offset)")
-    t.add_argument("--out", metavar="FILE", help="write the received dossier here (checked for writing before "
-                                                 "anything is sent; written durably before the TC is told)")
+    t.add_argument("--out", metavar="FILE", required=True,
+                   help="where to keep the received dossier (a regular file: checked for writing before anything is "
+                        "sent, written durably before the TC is told it arrived)")
     _connection_options(t)
     t.set_defaults(func=run_transfer)
 
@@ -62,7 +63,8 @@ def add_parser(subparsers) -> None:
                     "ONLY PKI, the test school and pupils).",
         epilog=TRANSFER_EXITS)
     d.add_argument("--config", metavar="FILE", help="TOML file (environment: OSO_GATEWAY_<SETTING>)")
-    d.add_argument("--out", metavar="FILE", help="write the received dossier here (as transfer --out)")
+    d.add_argument("--out", metavar="FILE", help="keep the received dossier here (as transfer --out; without it the "
+                                                 "demo's test dossier is shown, not kept)")
     d.add_argument("--local", action="store_true", help="always start a gateway of its own")
     d.set_defaults(func=run_demo)
 
@@ -79,7 +81,20 @@ def _connection_options(p) -> None:
     g.add_argument("--bundles", metavar="DIR", help="dossier validation bundles (one folder per standaardversie; "
                                                     "default: the configuration's bundles_dir, else the fetched "
                                                     "ones of `oso-gateway bundles fetch`)")
-    g.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
+    g.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per call, 1 to 600 (default 30)")
+
+
+def _seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 1 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{text} is not from 1 to 600 seconds")
+    return value
 
 
 def _fail(msg: str) -> int:

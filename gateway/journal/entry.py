@@ -15,6 +15,15 @@ elements leaves nothing of it here. The zoeksleutel, pgnfrag (both derived from 
 PGNs and the dossier are never read. A koppelsleutel is a random GUID the TC issues for a notification: like a
 sessieId it names a transfer, not a pupil, and is kept so a trace can follow the notification flow into its session. A fault's reason is kept with quoted values and long digit runs masked.
 The raw messages are kept only as their SHA-256 digests and sizes.
+
+**Only what verified counts.** A refused message whose signature, certificate or freshness did not verify (the
+middleware had no ``VerifiedMessage``, or its TLS client certificate was not the signer's) tells us nothing we may
+believe: its entry names no session, koppelsleutel, school or vendor (``sessie_id``, ``koppelsleutel``, ``brins``,
+``routeringskenmerken``, ``signer_oin`` and ``vendor`` stay empty, ``signer_verified`` is False). What it claimed is
+kept apart, in the contract's shape, as ``claimed_id`` (the sessieId, else the koppelsleutel) and ``claimed_oin``
+(the OIN of the certificate it carried): a trace never follows those, and they change no session's state. The same
+holds for a verified request the Traffic Center answered ``SessieOnbekend``: the sessieId it named is no session's,
+so it is kept as claimed too (a vendor cannot make up sessions on the dashboard).
 """
 
 from __future__ import annotations
@@ -54,6 +63,8 @@ _SHAPES = {
     "resultaat": lambda v: v in CODES,
 }
 _SKIP = frozenset({"dossier", "zoeksleutelPgnfrag", "terugkoppeling"})  # never looked into
+# Answers that say the request's sessieId names no session: the id is kept as claimed, not as the entry's session.
+NO_SUCH_SESSION = frozenset({"SessieOnbekend"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,17 @@ class JournalEntry:
     request_sha256: str
     response_sha256: str | None
     peer: str | None = None
+    # A sessieId (else koppelsleutel) the message named without it tying the message to that transfer: read from a
+    # message that did not verify, or named in a request the TC answered SessieOnbekend. Never followed by a trace.
+    claimed_id: str | None = None
+    # The OIN in the certificate of a message that did not verify: what it claimed, never who sent it.
+    claimed_oin: str | None = None
+
+    @property
+    def of_transfer(self) -> bool:
+        """Whether the entry may count in a transfer's story: its sender was verified. An unverified refusal is
+        tied to no transfer, whatever it claimed."""
+        return self.signer_verified
 
     @property
     def failed(self) -> bool:
@@ -280,12 +302,21 @@ def entry_from_exchange(ex, *, vendor: str | None = None) -> JournalEntry:
         answer_payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
     if vm is not None:
         action, message_id, relates_to, payload = vm.action, vm.message_id, vm.relates_to, vm.body
-        signer, verified = vm.oin, True
+        signer, verified, claimed_oin = vm.oin, True, None
     else:
         seen = read_refused(ex.request, error, root=getattr(ex, "refused", None))
         action, message_id, relates_to, payload = seen.action, seen.message_id, seen.relates_to, seen.payload
-        signer, verified = seen.signer_oin, False
+        signer, verified, claimed_oin = None, False, seen.signer_oin
     fields = body_fields(payload, answer_payload)
+    sessie_id, koppelsleutel, claimed = fields.sessie_id, fields.koppelsleutel, None
+    brins, rks = tuple(fields.brins), tuple(fields.rks)
+    if not verified:
+        # nothing an unverified message says ties it to a transfer, a school or a vendor: kept as a claim at most
+        claimed = fields.sessie_id or fields.koppelsleutel
+        sessie_id = koppelsleutel = None
+        brins = rks = ()
+    elif error is None and fields.resultaat in NO_SUCH_SESSION and sessie_id:
+        claimed, sessie_id = sessie_id, None
     return JournalEntry(
         received_at=ex.received_at,
         direction="in",
@@ -294,13 +325,13 @@ def entry_from_exchange(ex, *, vendor: str | None = None) -> JournalEntry:
         message_id=clean_message_id(message_id),
         relates_to=clean_message_id(relates_to),
         response_message_id=response_message_id(ex.response) if ex.response else None,
-        sessie_id=fields.sessie_id,
-        koppelsleutel=fields.koppelsleutel,
+        sessie_id=sessie_id,
+        koppelsleutel=koppelsleutel,
         signer_oin=signer if signer and ids.is_oin(signer) else None,
         signer_verified=verified,
-        vendor=vendor,
-        brins=tuple(fields.brins),
-        routeringskenmerken=tuple(fields.rks),
+        vendor=vendor if verified else None,
+        brins=brins,
+        routeringskenmerken=rks,
         verdict="refused" if error is not None else "accepted",
         resultaat=fields.resultaat if error is None else None,
         sessie_resultaat=fields.sessie_resultaat if error is None else None,
@@ -315,6 +346,8 @@ def entry_from_exchange(ex, *, vendor: str | None = None) -> JournalEntry:
         request_sha256=hashlib.sha256(ex.request).hexdigest(),
         response_sha256=hashlib.sha256(ex.response).hexdigest() if ex.response else None,
         peer=(ex.peer or None) and ex.peer[:64],
+        claimed_id=claimed,
+        claimed_oin=claimed_oin if claimed_oin and ids.is_oin(claimed_oin) else None,
     )
 
 

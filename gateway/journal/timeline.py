@@ -3,6 +3,10 @@
 The cause is the first failure that no later success of the same operation overtook (a retry that worked is not a
 cause). When the target closed the session with a result that is not a success, the cause is the message that
 first answered with that result (e.g. the source's ``LeveringGeweigerd``), else the afmelding itself.
+
+Only messages whose sender was verified tell a transfer's story: a refused message that did not verify changes no
+assessment, whatever it claimed (``gateway.journal.entry``). Given only such messages (a trace by the MessageID of
+one), the assessment says that message was refused and that nobody can be named as its sender.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ def step(entry: JournalEntry) -> str:
 
 
 def signer_text(entry: JournalEntry) -> str:
+    if not entry.signer_verified:
+        claim = f"; its certificate named {entry.claimed_oin}" if entry.claimed_oin else ""
+        return f"unverified sender{claim}"
     if not entry.signer_oin:
         return "unknown sender"
     name = entry.vendor or "unregistered vendor"
-    return f"{name} ({entry.signer_oin}{'' if entry.signer_verified else ', unverified'})"
+    return f"{name} ({entry.signer_oin})"
 
 
 def result_text(entry: JournalEntry) -> str:
@@ -52,6 +59,11 @@ def _overtaken(failure: JournalEntry, later: Sequence[JournalEntry]) -> bool:
 
 def _party(role: str, cause: JournalEntry, entries: Sequence[JournalEntry]) -> str:
     if role == "sender":
+        if not cause.signer_verified:
+            peer = f" at {cause.peer}" if cause.peer else ""
+            claim = (f" (its certificate named {cause.claimed_oin}, which proves nothing)" if cause.claimed_oin
+                     else "")
+            return f"the sender{peer}: the message did not verify, so no vendor can be named{claim}"
         if not cause.signer_oin:
             return "the sender (the message named no signer that could be read)"
         return f"the sending vendor {signer_text(cause)}"
@@ -84,6 +96,13 @@ def assess(entries: Sequence[JournalEntry]) -> Assessment:
     entries = sorted(entries, key=lambda e: e.received_at)
     if not entries:
         return Assessment("empty", "no messages in the journal")
+    told = [e for e in entries if e.of_transfer]
+    if not told:  # only refusals of messages that did not verify: they belong to no transfer
+        cause = entries[0]
+        return Assessment("failed", f"REFUSED, UNVERIFIED: {step(cause)} was refused: {result_text(cause)} (the "
+                          "message did not verify: it is tied to no transfer and no vendor)", cause,
+                          actor_for(cause, entries))
+    entries = told
     closing = next((e for e in reversed(entries)
                     if e.operation == "afmelding" and e.verdict == "accepted" and e.sessie_resultaat), None)
     failures = [e for i, e in enumerate(entries) if e.failed and not _overtaken(e, entries[i + 1:])]

@@ -56,7 +56,8 @@ _CODES = [
          "session's", "TC; bron; doel (notificatie)", "check the routeringskenmerk and the register", 30, SEEN_OLD),
     Code("GeenRelatieMetDoel", "binnen-BRIN transfer, but the BRINs of bron and doel differ", "TC",
          "use overstapdossier, or the right BRIN", 30, SEEN_OLD),
-    Code("SessieOnbekend", "no session with this sessieId", "TC", "start a new transfer", 30),
+    Code("SessieOnbekend", "no session with this sessieId (doel: no session in which this target fetched the "
+         "dossier from that source)", "TC; doel", "start a new transfer", 30),
     Code("SessieReedsAfgemeld", "the session was already closed", "TC", "start a new transfer", 30, SEEN_OLD),
     Code("SessieVerlopen", "the session has expired", "TC", "start a new transfer", 30),
     Code("VerstrekkerNietBekend", "the source school is unknown to the TC or its vendor is not qualified", "TC",
@@ -68,7 +69,7 @@ _CODES = [
          "sign with the certificate of the vendor registered for that aanleverpunt", 40),
     Code("GeenAanleverpunt", "the source school has no active aanleverpunt", "TC",
          "the old school's vendor must register an aanleverpunt", 40),
-    Code("KoppelsleutelOnbekend", "no notification with this koppelsleutel for these aanleverpunten", "TC",
+    Code("KoppelsleutelOnbekend", "no notification with this koppelsleutel for these aanleverpunten", "TC; doel",
          "check the notification, or start with a zoeksleutel", 40),
     Code("OngeldigVerzoek", "the request's fields do not fit together (e.g. doel OV without a sessieId)",
          "TC, bron, doel", "fix the request", 50),

@@ -83,8 +83,11 @@ class Sessie:
         return replace(self, status=target, **changes)
 
     def sessiecontrole(self, routeringskenmerk: str, now: datetime) -> "Sessie":
+        """An aanleverpunt checked the session; asking again (a retry of its documentRequest) counts once."""
         current = self.at(now)
-        return current._step(Stap.SESSIECONTROLE, controles=current.controles + (routeringskenmerk,))
+        seen = routeringskenmerk in current.controles
+        return current._step(Stap.SESSIECONTROLE,
+                             controles=current.controles + (() if seen else (routeringskenmerk,)))
 
     def afmelding(self, resultaat: str, routeringskenmerk: str, now: datetime) -> "Sessie":
         return self.at(now)._step(Stap.AFMELDING, resultaat=resultaat, resultaat_aanleverpunt=routeringskenmerk,

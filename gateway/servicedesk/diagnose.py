@@ -44,22 +44,15 @@ def contract_findings(payload: etree._Element | None, action: str | None) -> lis
             err = SchemaInvalid("GW-XSD", text[:300])
             out.append(Finding(f"the Body against {CONTRACT}", FAIL, "GW-XSD", err.reason, err))
     if action:
-        op = contracts.operation_for_action(action)
-        answer = op is None and contracts.operation_for_response_action(action) is not None
-        if answer:
-            op = contracts.operation_for_response_action(action)
-        if op is None:
-            out.append(Finding("wsa:Action is an operation of the contract", FAIL, "WSA-ACTION",
-                               f"no WSDL in wsdl/ has an operation with the action {action}"))
+        problem = contracts.action_mismatch(action, payload.tag)
+        known = contracts.operation_for_action(action) or contracts.operation_for_response_action(action)
+        if problem is not None:
+            check = "wsa:Action matches the Body" if known else "wsa:Action is an operation of the contract"
+            out.append(Finding(check, FAIL, "WSA-ACTION", problem))
         else:
-            expected = op.response if answer else op.request
-            if expected != payload.tag:
-                out.append(Finding("wsa:Action matches the Body", FAIL, "WSA-ACTION",
-                                   f"{op.service} operation {op.name} {'answers' if answer else 'takes'} "
-                                   f"{etree.QName(expected).localname}, but the Body holds {q.localname}"))
-            else:
-                out.append(Finding("wsa:Action matches the Body", OK, "WSA-ACTION",
-                                   f"{op.service}: {op.name}{' (its answer)' if answer else ''}"))
+            answer = contracts.operation_for_action(action) is None
+            out.append(Finding("wsa:Action matches the Body", OK, "WSA-ACTION",
+                               f"{known.service}: {known.name}{' (its answer)' if answer else ''}"))
     return out
 
 

@@ -13,6 +13,12 @@ For each request, in this order:
    answered, and the SHA-256 of what we released. If it cannot be written, nothing is released (a signed Server
    Fault is the answer).
 
+**A release is idempotent** per session, requester and aanleverpunt: when this requester was given the dossier in
+this session before (a retry, after an answer that was lost with a worker or a connection) and the TC still says the
+session is open, it gets the same bytes again — the SHA-256 the log holds — without a second log entry (and the TC
+counts the aanleverpunt's sessiecontrole once). Once the session is closed, the TC's answer refuses it, as any
+request.
+
 **Transactions.** The middleware opens no unit of work for this endpoint: the replay id is remembered in a
 transaction of its own (``DatabaseReplayStore``), committed before the service runs. The service holds no
 transaction while it waits for the Traffic Center. On SQLite every unit of work takes the write lock at its start
@@ -105,6 +111,20 @@ def _zoek_leerling(school, verzoek: Verzoek, keys):
     return None if pgn is None else school.dossier(verzoek.bron_brin, pgn)
 
 
+def _released_before(bron: Bron, verzoek: Verzoek, besluit: Besluit):
+    """The log entry of the same release to the same requester in this session, when there is one."""
+    from ..school.uitlevering import RELEASED
+    from ..store.school_repository import SchoolRepository
+
+    if besluit.resultaat != RELEASED:
+        return None
+    with bron.database.unit_of_work(readonly=True) as repo:
+        earlier = SchoolRepository.of(repo).uitgeleverd(
+            sessie_id=verzoek.sessie_id, aanvrager_oin=verzoek.aanvrager_oin,
+            bron_routeringskenmerk=verzoek.bron_routeringskenmerk, resultaat=RELEASED)
+    return earlier if earlier is not None and earlier.sha256 == besluit.sha256 else None
+
+
 def beantwoord(bron: Bron, verzoek: Verzoek, *, message_id: str, now: datetime | None = None) -> Besluit:
     """One documentRequest, from the sessiecontrole to the log entry (see the module docstring)."""
     from ..store.school_repository import SchoolRepository
@@ -129,6 +149,11 @@ def beantwoord(bron: Bron, verzoek: Verzoek, *, message_id: str, now: datetime |
     if besluit.bevindingen:  # rule ids and locations only: no values, no pupil data
         log.warning("session %s: dossier not released, validation errors: %s", verzoek.sessie_id,
                     "; ".join(besluit.bevindingen[:20]))
+    earlier = _released_before(bron, verzoek, besluit)
+    if earlier is not None:  # the same bytes to the same requester in this session: released once, logged once
+        log.info("documentRequest session %s from %s: the same dossier again (release log entry %s)",
+                 verzoek.sessie_id, verzoek.aanvrager_oin, earlier.id)
+        return besluit
     entry = Uitlevering.van(verzoek, sessiecontrole, besluit, message_id=message_id, tijdstip=now)
     with bron.database.unit_of_work() as repo:  # no log entry, no release: a failure here raises
         SchoolRepository.of(repo).add_uitlevering(entry)

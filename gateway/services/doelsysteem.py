@@ -6,10 +6,14 @@ against the contract and holds one transaction (``context.REPO``); this reads th
 ``gateway.oso.doelsysteem``, records what came in (``gateway.store.doelsysteem``) and answers with a result code.
 
 - ``notificatieRequest``: a source pushes a koppelsleutel (doel SWV, or OV for an updated dossier). Accepted only from
-  the vendor the register names for the bronRouteringsKenmerk; recorded with the verified sender's OIN. The target
-  later starts a transfer with it (``oso-gateway transfer --koppelsleutel K``). Answer: ``NotificatieOntvangen``.
+  the vendor the register names for the bronRouteringsKenmerk (of that bronBrin), for a koppelsleutel this gateway's
+  TC did not issue to other aanleverpunten, and (OV) for a session in which this target fetched from that source;
+  recorded with the verified sender's OIN. The target later starts a transfer with it (``oso-gateway transfer
+  --koppelsleutel K``). Answer: ``NotificatieOntvangen``.
 - ``terugkoppelingRequest``: a samenwerkingsverband's feedback on a dossier the school announced, from the vendor
-  registered for the SWV's aanleverpunt.
+  registered for the SWV's aanleverpunt, with a koppelsleutel the school announced to that SWV.
+
+The rules, and the result code of each refusal, are ``gateway.oso.doelsysteem``'s; a refused message keeps nothing.
 """
 
 from __future__ import annotations
@@ -41,10 +45,15 @@ class DoelsysteemService(ServiceBase):
         notice = OntvangenNotificatie(r.koppelsleutel, verified.oin, r.bronBrin, r.bronRouteringsKenmerk,
                                       r.doelBrin, r.doelRouteringsKenmerk, r.doel,
                                       overdrachtsoort_voor(r.doel, r.bronBrin, r.doelBrin), now)
-        resultaat, keep = ontvang_notificatie(notice, own_oin=own_oin,
-                                              bron=repo.aanleverpunt(r.bronRouteringsKenmerk),
-                                              doel=repo.aanleverpunt(r.doelRouteringsKenmerk),
-                                              known=store.notificatie(r.koppelsleutel))
+        uitgegeven = store.uitgegeven(r.koppelsleutel)  # as this gateway's TC issued it, if it did
+        opgehaald = store.opgehaald(
+            bron_routeringskenmerk=r.bronRouteringsKenmerk, doel_routeringskenmerk=r.doelRouteringsKenmerk,
+            own_oin=own_oin, sessie_id=uitgegeven.sessie_id if uitgegeven is not None else None,
+        ) if r.doel == "OV" else ()
+        resultaat, keep = ontvang_notificatie(
+            notice, own_oin=own_oin, bron=repo.aanleverpunt(r.bronRouteringsKenmerk),
+            doel=repo.aanleverpunt(r.doelRouteringsKenmerk), afzender=repo.vendor(verified.oin),
+            known=store.notificatie(r.koppelsleutel), uitgegeven=uitgegeven, opgehaald=opgehaald)
         if keep:
             store.add_notificatie(notice)
         return m.NotificatieResponse(resultaat=resultaat)
@@ -55,10 +64,13 @@ class DoelsysteemService(ServiceBase):
         verified, repo, own_oin, now = _context(ctx)
         feedback = OntvangenTerugkoppeling(verified.oin, r.bronBrin, r.bronRouteringsKenmerk, r.doelBrin,
                                            r.doelRouteringsKenmerk, r.koppelsleutel, r.terugkoppeling, now)
+        store = DoelsysteemStore(repo)
         resultaat = ontvang_terugkoppeling(feedback, own_oin=own_oin, bron=repo.aanleverpunt(r.bronRouteringsKenmerk),
-                                           doel=repo.aanleverpunt(r.doelRouteringsKenmerk))
+                                           doel=repo.aanleverpunt(r.doelRouteringsKenmerk),
+                                           afzender=repo.vendor(verified.oin),
+                                           aankondigingen=store.aankondigingen(r.koppelsleutel))
         if resultaat == "Geslaagd":
-            DoelsysteemStore(repo).add_terugkoppeling(feedback)
+            store.add_terugkoppeling(feedback)
         return m.TerugkoppelingResponse(resultaat=resultaat)
 
 

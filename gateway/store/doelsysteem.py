@@ -1,5 +1,7 @@
 """The reference school's notification endpoint's tables (migrations 0003, 0005): notifications (koppelsleutels) and
-feedback it received.
+feedback it received; and what the endpoint's ownership checks read (``gateway.oso.doelsysteem``): the koppelsleutels
+this gateway knows to be announced (issued by its Traffic Center, or received here) and the sessions in which this
+target fetched a dossier (its own notifications it used; the sessions of this gateway's TC it closed).
 
 ``DoelsysteemStore(repo)`` reads and writes them inside the repository's transaction, so a notification, the
 message's replay id and the answer commit together, like everything else in the store. It hands out the frozen
@@ -13,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..oso.doelsysteem import OntvangenNotificatie, OntvangenTerugkoppeling
+from ..oso.doelsysteem import FETCHED, Aankondiging, OntvangenNotificatie, OntvangenTerugkoppeling, Opgehaald
 from .base import Base
 from .types import UtcDateTime
 
@@ -99,3 +101,52 @@ class DoelsysteemStore:
         if koppelsleutel is not None:
             stmt = stmt.where(DoelTerugkoppelingRow.koppelsleutel == koppelsleutel)
         return [OntvangenTerugkoppeling(**{k: getattr(r, k) for k in _T_FIELDS}) for r in self.session.scalars(stmt)]
+
+    # ---- what the ownership checks read ----------------------------------------------------------------------------
+
+    def uitgegeven(self, koppelsleutel: str) -> Aankondiging | None:
+        """The koppelsleutel as the Traffic Center of this gateway (the same store) issued it, or None."""
+        from .models import NotificatieRow
+
+        n = self.session.get(NotificatieRow, koppelsleutel)
+        if n is None:
+            return None
+        return Aankondiging(n.koppelsleutel, n.bron_brin, n.bron_routeringskenmerk, n.doel_brin,
+                            n.doel_routeringskenmerk, n.doel, n.sessie_id)
+
+    def aankondigingen(self, koppelsleutel: str) -> tuple[Aankondiging, ...]:
+        """What this gateway knows of a koppelsleutel: as its TC issued it, and as an aanleverpunt here received it."""
+        out = []
+        issued = self.uitgegeven(koppelsleutel)
+        if issued is not None:
+            out.append(issued)
+        received = self.notificatie(koppelsleutel)
+        if received is not None:
+            out.append(Aankondiging(received.koppelsleutel, received.bron_brin, received.bron_routeringskenmerk,
+                                    received.doel_brin, received.doel_routeringskenmerk, received.doel))
+        return tuple(out)
+
+    def opgehaald(self, *, bron_routeringskenmerk: str, doel_routeringskenmerk: str, own_oin: str,
+                  sessie_id: str | None = None, limit: int = 10) -> tuple[Opgehaald, ...]:
+        """The sessions (``sessie_id`` only, when given; else up to ``limit`` of each kind) in which this target's
+        aanleverpunt ``doel_routeringskenmerk`` fetched a dossier from the source aanleverpunt
+        ``bron_routeringskenmerk``: notifications it used with that result, and the sessions of this gateway's TC
+        opened by ``own_oin`` (this target's vendor) and closed with that result from that aanleverpunt."""
+        from .models import SessieRow
+
+        D = DoelNotificatieRow
+        own = self.session.execute(
+            select(D.sessie_id, D.bron_brin, D.bron_routeringskenmerk, D.doel_brin, D.doel_routeringskenmerk)
+            .where(D.bron_routeringskenmerk == bron_routeringskenmerk,
+                   D.doel_routeringskenmerk == doel_routeringskenmerk, D.sessie_id.is_not(None), D.resultaat == FETCHED)
+            .where(*([D.sessie_id == sessie_id] if sessie_id is not None else []))
+            .limit(limit))
+        S = SessieRow
+        tc = self.session.execute(
+            select(S.sessie_id, S.bron_brin, S.resultaat_aanleverpunt, S.doel_brin, S.doel_routeringskenmerk)
+            .where(S.resultaat_aanleverpunt == bron_routeringskenmerk,
+                   S.doel_routeringskenmerk == doel_routeringskenmerk, S.doel_vendor_oin == own_oin,
+                   S.resultaat == FETCHED)
+            .where(*([S.sessie_id == sessie_id] if sessie_id is not None else []))
+            .limit(limit))
+        return tuple(Opgehaald(*row) for row in [*own, *tc])

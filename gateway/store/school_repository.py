@@ -105,6 +105,18 @@ class SchoolRepository:
         rows = list(self.session.scalars(stmt))
         return [Uitlevering(id=r.id, **{name: getattr(r, name) for name in _LOG_FIELDS}) for r in reversed(rows)]
 
+    def uitgeleverd(self, *, sessie_id: str, aanvrager_oin: str, bron_routeringskenmerk: str,
+                    resultaat: str) -> Uitlevering | None:
+        """The last entry in which this requester was given ``resultaat`` (a release) in this session by this
+        aanleverpunt, or None."""
+        stmt = (select(SchoolUitleveringRow)
+                .where(SchoolUitleveringRow.sessie_id == sessie_id, SchoolUitleveringRow.aanvrager_oin == aanvrager_oin,
+                       SchoolUitleveringRow.bron_routeringskenmerk == bron_routeringskenmerk,
+                       SchoolUitleveringRow.resultaat == resultaat, SchoolUitleveringRow.sha256.is_not(None))
+                .order_by(SchoolUitleveringRow.id.desc()).limit(1))
+        row = self.session.scalars(stmt).first()
+        return None if row is None else Uitlevering(id=row.id, **{name: getattr(row, name) for name in _LOG_FIELDS})
+
     # ---- koppelsleutels (SWV flow) ---------------------------------------------------------------------------
 
     def koppel(self, koppelsleutel: str, *, brin: str, pgn: str, now: datetime) -> None:

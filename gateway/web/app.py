@@ -39,7 +39,9 @@ class GatewayApp:
         self.config = config
         self.database = database or Database(config.database_url)
         credentials = config.credentials()
-        trust = config.trust()
+        # one TrustStore per worker, for the middleware and the reference parties' clients alike: it reloads the CRL
+        # file when it changes (gateway/wsse/trust.py), so a revocation counts in every worker within seconds
+        self.trust = trust = config.trust()
         self.services: dict[str, Mounted] = gateway_mounts(config, credentials, trust, self.database,
                                                            tls=bool(config.tls_cert))
         self.osr = OsrLookup(self.database)
@@ -84,6 +86,7 @@ class GatewayApp:
         self.housekeeper = None
         self.dashboard = Dashboard(config, self.database)
         self.dashboard.services = tuple(self.services)
+        self.dashboard.trust = self.trust  # its CRL status on the health page
 
     def start_housekeeping(self) -> None:
         from .housekeeping import Housekeeper

@@ -39,8 +39,11 @@ SESSIONS_CLOSED = Counter("oso_gateway_sessions_closed", "Transfer sessions clos
                           ["resultaat"])
 # Every metric has labels, so its values are made on first use, in the worker (see use_multiprocess).
 JOURNAL_FAILURES = Counter("oso_gateway_journal_write_failures", "Journal entries of refused messages that could "
-                           "not be written (an accepted message is refused instead when its entry fails)",
-                           ["service"])
+                           "not be written (an accepted message is refused instead when its entry fails); service "
+                           "\"tally\": tallies of counted refusals that could not be written", ["service"])
+UNVERIFIED_COUNTED = Counter("oso_gateway_unverified_refusals_counted", "Refusals of messages that did not verify, "
+                             "beyond the per-address rate: counted in a tally row, not journalled one by one",
+                             ["service"])
 
 
 @lru_cache(maxsize=1)

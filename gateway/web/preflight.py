@@ -87,21 +87,24 @@ def check_port(config: Config) -> None:
         sock.close()
 
 
-def _file(config: Config, name: str, what: str) -> Path:
+def _file(config: Config, name: str, what: str, dev: bool = False) -> Path:
     path = Path(getattr(config, name))
     if not path.is_file():
+        if dev:  # the PKI folder is there (--dev made none), but a file of it is not
+            raise NotReady(f"the {what} file {path} does not exist, though {Path(config.ca).parent}/ holds a PKI: "
+                           f"remove that folder and `serve --dev` makes a new TEST PKI")
         raise NotReady(f"the {what} file {path} does not exist ({name}; `serve --dev` makes a TEST PKI)")
     return path
 
 
-def check_files(config: Config) -> None:
+def check_files(config: Config, *, dev: bool = False) -> None:
     """Load, once, every file a worker loads: a bad one is named here rather than in a traceback per worker."""
     from ..wsse import Credentials, TrustStore
 
-    cert, key = _file(config, "cert", "signing certificate"), _file(config, "key", "private key")
-    ca = _file(config, "ca", "trust anchors (ca)")
+    cert, key = _file(config, "cert", "signing certificate", dev), _file(config, "key", "private key", dev)
+    ca = _file(config, "ca", "trust anchors (ca)", dev)
     if config.crl:
-        _file(config, "crl", "CRL")
+        _file(config, "crl", "CRL", dev)
     try:
         Credentials.from_files(cert, key)
     except (OSError, ValueError) as exc:

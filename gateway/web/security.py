@@ -64,6 +64,8 @@ class Exchange:
     request: bytes
     peer: str | None = None
     soap_action: str | None = None
+    # set once the message verified (signature, certificate, freshness, replay) and, on two-way TLS, its client
+    # certificate is the signer's: only then may the journal tie the exchange to a sender and a transfer
     verified: VerifiedMessage | None = None
     answer: etree._Element | None = None  # the service's answer (the envelope as signed), when it answered
     error: SecurityError | None = None
@@ -184,23 +186,42 @@ class SecurityMiddleware:
             return self._refuse(err, ex, start_response)
         except Exception:  # a bug or a store failure must still give a signed Fault, never a traceback
             log.exception("handling a message failed")
-            return self._refuse(ServerSecurityError("GW-INTERNAL", "the message could not be processed; "
-                                                    "nothing of it was kept: send it again later"),
-                                ex, start_response)
+            return self._refuse(ServerSecurityError("GW-INTERNAL", f"the message could not be processed; "
+                                                    f"{self._kept()}"), ex, start_response)
         start_response(ex.status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(ex.response)))])
         return [ex.response]
 
+    def _kept(self) -> str:
+        """What a GW-INTERNAL Fault may truly say was kept of the message, for this endpoint."""
+        if self.endpoint.unit_of_work is None and self.endpoint.replay is not None:
+            # the replay id is committed before the service runs (the reference source): the same message again
+            # would be a replay
+            return "only its MessageID was recorded: send it again later as a new message (a new MessageID)"
+        return "nothing of it was kept: send it again later"
+
     def _observe(self, ex: Exchange, repo) -> None:
+        """Tell the observers. Inside the message's transaction (``repo``) a failing observer fails the message (an
+        acknowledged message is journalled); outside it each observer is told on its own, so a failing journal
+        never keeps the metrics and the structured log from hearing of the exchange."""
         ex.finished = time.perf_counter()
         for observer in self.endpoint.observers:
-            observer(ex, repo)
+            if repo is not None:
+                observer(ex, repo)
+                continue
+            try:
+                observer(ex, None)
+            except Exception:
+                log.exception("an observer failed on a message (%s)", ex.error.rule if ex.error else "answered",
+                              extra={"rule": ex.error.rule if ex.error else None, "service": ex.service})
 
     def _handle(self, environ, ex: Exchange, replay) -> None:
         """Verify, validate, call the service, sign its answer. Raises SecurityError for a refused request."""
         ep = self.endpoint
         vm = verify(ex.request, policy=ep.policy, trust=ep.trust, replay=replay, soap_action=ex.soap_action)
-        ex.verified = vm
+        # the sender is known only once the TLS client (two-way TLS) is the signer too: until then the message is
+        # "unverified" for the journal — nothing it says may tie it to a transfer or a vendor
         _check_tls_binding(environ, vm, ep.require_tls_client)
+        ex.verified = vm
         _check_body(vm, ep.service)
         environ.update(ep.environ)
         environ[ENVIRON_KEY] = vm
@@ -232,16 +253,16 @@ class SecurityMiddleware:
         if fault is not None:
             # spyne's own Fault (a bug of ours or a message it could not read): log it, never pass on detail
             log.error("service fault on %s: %s", vm.message_id, fault.findtext("faultstring"))
-            ex.error = ServerSecurityError("GW-INTERNAL", "the service could not process the message; nothing "
-                                           "of it was kept")
+            ex.error = ServerSecurityError("GW-INTERNAL", f"the service could not process the message; "
+                                           f"{self._kept()}")
             ex.status = "500 Internal Server Error"
             ex.response = self._signed_fault(ex.error, vm.message_id, vm.signature_value)
             return
         body = root.find(f"{{{ns.SOAP11}}}Body")
         action = self._answer_action(vm, body)
         if action is None:  # our own answer does not meet the contract: a bug of ours, never sent
-            ex.error = ServerSecurityError("GW-INTERNAL", "the service could not process the message; nothing "
-                                           "of it was kept")
+            ex.error = ServerSecurityError("GW-INTERNAL", f"the service could not process the message; "
+                                           f"{self._kept()}")
             ex.status = "500 Internal Server Error"
             ex.response = self._signed_fault(ex.error, vm.message_id, vm.signature_value)
             return
@@ -274,15 +295,14 @@ class SecurityMiddleware:
                              confirmation=confirmation, action=FAULT_ACTION)
 
     def _refuse(self, err: SecurityError, ex: Exchange, start_response) -> list[bytes]:
-        log.info("refused: %s", err.faultstring)
+        # debug only: the exchange log (gateway/web/observers.py) tells of each refusal, within the limits that keep a
+        # flood of unverified junk from filling the disk
+        log.debug("refused: %s", err.faultstring)
         ex.refused = _read_refused(ex.request, err, self.endpoint.policy)
         relates_to, confirmation = _request_refs(ex.refused)
         ex.error, ex.status = err, "500 Internal Server Error"
         ex.response = self._signed_fault(err, relates_to, confirmation)
-        try:
-            self._observe(ex, None)
-        except Exception:  # the refusal is answered even when an observer fails; the failure is logged
-            log.exception("an observer failed on a refused message")
+        self._observe(ex, None)  # each observer on its own: the refusal is answered even when one fails (logged)
         start_response(ex.status, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(ex.response)))])
         return [ex.response]
 

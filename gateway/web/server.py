@@ -10,6 +10,7 @@ from ..config import Config
 from . import preflight
 from .hooks import gunicorn_settings, prepare as prepare_servicedesk
 from .preflight import NotReady
+from .worker import GatewayWorker, TimedSSLSocket, close_after
 
 
 def _ensure_dev_pki(config: Config) -> None:
@@ -40,7 +41,7 @@ def serve(config: Config, *, dev: bool = False, config_path: str | None = None) 
         preflight.check_port(config)
         if dev:
             _ensure_dev_pki(config)
-        preflight.check_files(config)
+        preflight.check_files(config, dev=dev)
         database = preflight.open_database(config)
     except NotReady as exc:
         print(f"serve: {exc}", file=sys.stderr)
@@ -48,14 +49,17 @@ def serve(config: Config, *, dev: bool = False, config_path: str | None = None) 
 
     class Server(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", [f"{config.host}:{config.port}"])
+            host = f"[{config.host}]" if ":" in config.host else config.host
+            self.cfg.set("bind", [f"{host}:{config.port}"])
             self.cfg.set("workers", config.workers)
             self.cfg.set("loglevel", config.log_level)
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 60)
             self.cfg.set("control_socket_disable", True)  # several gateways may run on one host
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", GatewayWorker)  # gthread, holding against slow and greedy clients
             self.cfg.set("threads", config.threads)
+            self.cfg.set("keepalive", config.keepalive_s)
+            self.cfg.set("pre_request", close_after)
             gunicorn_settings(self.cfg, config)  # the servicedesk: JSON logs, metrics, the journal's purge
             if config.tls_cert:
                 import ssl
@@ -67,6 +71,7 @@ def serve(config: Config, *, dev: bool = False, config_path: str | None = None) 
 
                 def ssl_context(conf, default_factory):
                     context = default_factory()
+                    context.sslsocket_class = TimedSSLSocket  # reads give up after read_timeout_s
                     context.minimum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.2 required, 1.3 preferred
                     if config.crl:
                         # a revoked client certificate gets no connection. Fail closed, as the signature's check: a
@@ -100,6 +105,9 @@ def serve(config: Config, *, dev: bool = False, config_path: str | None = None) 
     finally:
         database.dispose()  # each worker opens its own connections after the fork
 
+    GatewayWorker.configure(read_timeout_s=config.read_timeout_s,
+                            max_connections_per_client=config.max_connections_per_client,
+                            max_requests_per_connection=config.max_requests_per_connection)
     lines = [f"OSO gateway on {config.base_url} ({config.workers} workers, database {database.backend}):",
              f"  Traffic Center  {config.base_url}/tc   (contract: {config.base_url}/tc?wsdl)",
              f"  aanleverpunt    {config.base_url}/school/aanleverpunt   (the reference source, test school 00YY)",

@@ -53,6 +53,27 @@ _IDS = etree.XPath(
 # InclusiveNamespaces PrefixList entries per c14n method (WSS4J lists the few prefixes in scope).
 MAX_INCLUSIVE_PREFIXES = 64
 ID_NAMES = frozenset((f"{{{ns.WSU}}}Id", "Id", "ID", f"{{{ns.XML}}}id"))
+
+
+# The names of the profile's own elements: a reason or a Fault detail may name these. Any other element name came
+# from the sender (a header block of its own, an element it slipped in) and may carry anything, a pupil's name
+# included: it is never repeated back, nor logged.
+_PROFILE_NAMESPACES = frozenset((ns.SOAP11, ns.WSSE, ns.WSSE11, ns.WSU, ns.DS, ns.WSA,
+                                 "http://www.w3.org/2001/10/xml-exc-c14n#"))
+_PROFILE_NAMES = frozenset(("Envelope", "Header", "Body", "Fault", "Security", "Timestamp", "Created", "Expires",
+                            "BinarySecurityToken", "Signature", "SignedInfo", "SignatureValue", "KeyInfo",
+                            "SecurityTokenReference", "Reference", "Transforms", "Transform", "DigestMethod",
+                            "DigestValue", "CanonicalizationMethod", "SignatureMethod", "InclusiveNamespaces",
+                            "SignatureConfirmation", "Address", *ns.WSA_HEADERS))
+
+
+def said(element) -> str:
+    """How a reason may name ``element``: its name when it is one of the profile's, else a description that repeats
+    nothing of what the sender wrote."""
+    qn = etree.QName(element)
+    if qn.namespace in _PROFILE_NAMESPACES and qn.localname in _PROFILE_NAMES:
+        return qn.localname
+    return "an element of the sender's own (not named here)"
 # Digikoppeling technical fault codes for a missing or malformed WS-Addressing header.
 WSA_DK = {"To": "0005", "Action": "0006", "MessageID": "0007", "RelatesTo": "0008"}
 WSA_RULE = {
@@ -140,14 +161,14 @@ def elements(parent: etree._Element) -> list[etree._Element]:
     """GW-ENVELOPE: the element children; refuses text that is not whitespace and processing instructions."""
     out = []
     if parent.text and parent.text.strip():
-        raise MalformedMessage("GW-ENVELOPE", f"unexpected text in {etree.QName(parent).localname}")
+        raise MalformedMessage("GW-ENVELOPE", f"unexpected text in {said(parent)}")
     for child in parent:
         if isinstance(child.tag, str):
             out.append(child)
         elif child.tag is etree.ProcessingInstruction:
             raise MalformedMessage("GW-ENVELOPE", "processing instructions are not allowed in a message")
         if child.tail and child.tail.strip():
-            raise MalformedMessage("GW-ENVELOPE", f"unexpected text in {etree.QName(parent).localname}")
+            raise MalformedMessage("GW-ENVELOPE", f"unexpected text in {said(parent)}")
     return out
 
 
@@ -188,8 +209,8 @@ def structure(root: etree._Element) -> Parts:
             wsa[qn.localname] = block
         else:
             raise MalformedMessage(
-                "WS007", f"header block {qn.localname} is not allowed (only WS-Addressing and WS-Security)",
-                dk_code="0010", element=qn.localname,
+                "WS007", f"a header block that is not WS-Addressing or WS-Security ({said(block)}) is not allowed",
+                dk_code="0010",
             )
     if not securities:
         raise InvalidSecurity("WB003", "the message is not signed: there is no wsse:Security header")
@@ -214,7 +235,7 @@ def structure(root: etree._Element) -> Parts:
         elif child.tag == WSSE11_CONF:
             confirmations.append(child)
         else:
-            raise InvalidSecurity("WB003", f"unexpected element {etree.QName(child).localname} in wsse:Security")
+            raise InvalidSecurity("WB003", f"unexpected element in wsse:Security: {said(child)}")
     if len(timestamps) != 1:
         raise InvalidSecurity("WB002", "wsse:Security must hold exactly one wsu:Timestamp")
     if len(signatures) != 1:
@@ -238,7 +259,7 @@ def element_ids(root: etree._Element, *, strict: bool = True) -> dict[str, etree
         key = str(value)
         if key in ids:
             if strict:
-                raise InvalidSecurity("GW-ID", f"the id {key[:64]!r} is used more than once")
+                raise InvalidSecurity("GW-ID", "an id is used on more than one element")
             continue
         ids[key] = value.getparent()
     return ids
@@ -346,7 +367,7 @@ def canonical(element: etree._Element, prefixes: list[str] | None) -> bytes:
         return exc_c14n(element, prefixes)
     except (etree.C14NError, ValueError):
         raise InvalidSecurity(
-            "WB007", f"{etree.QName(element).localname} cannot be canonicalised (e.g. a relative namespace URI)"
+            "WB007", f"{said(element)} cannot be canonicalised (e.g. a relative namespace URI)"
         ) from None
 
 
@@ -428,7 +449,7 @@ def check_digest(ref: Reference) -> None:
     expected = _b64(ref.digest_value.text, "WB013", "a DigestValue")
     actual = hashlib.new(ref.digest_name, canonical(ref.target, ref.prefixes)).digest()
     if not hmac.compare_digest(expected, actual):
-        raise FailedCheck("WB013", f"the digest of {etree.QName(ref.target).localname} does not match: "
+        raise FailedCheck("WB013", f"the digest of {said(ref.target)} does not match: "
                           "the element was changed after signing")
 
 
@@ -466,7 +487,7 @@ def coverage_errors(parts: Parts, referenced: list[etree._Element]) -> list[Inva
               for element, what in required if element not in covered]
     allowed = {el for el, _ in required}
     allowed.add(parts.bst)
-    errors += [InvalidSecurity("WB004", f"the signature references {etree.QName(element).localname}, which the "
+    errors += [InvalidSecurity("WB004", f"the signature references {said(element)}, which the "
                                "profile does not sign in that place")
                for element in referenced if element not in allowed]
     return errors

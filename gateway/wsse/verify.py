@@ -93,7 +93,8 @@ def _freshness(created: datetime, expires: datetime | None, now: datetime, polic
 
 
 def _verify(data: bytes, policy: Policy, trust: TrustStore, now: datetime | None, *, response: bool):
-    root = parse_untrusted(data, max_bytes=policy.max_bytes, max_depth=policy.max_depth)
+    # every bound of policy.limits holds before anything is canonicalised or digested (docs/limits.md)
+    root = parse_untrusted(data, limits=policy.limits)
     parts = checks.structure(root)
     created, expires = checks.timestamp(parts.timestamp)
     ids = checks.element_ids(root)
