@@ -57,11 +57,14 @@ class BronClient:
         self.tc_oin = tc_oin
         self.timeout_s = timeout_s
         self.osr = osr
-        self.caller = Caller(credentials, trust, timeout=timeout_s, session=session)
+        # the source asks the TC while a documentRequest waits: one quick retry of a transient failure (a TC worker
+        # restarting, its database blinking), not the target's patient ones
+        self.caller = Caller(credentials, trust, timeout=timeout_s, session=session, backoff_s=0.25)
 
     def _tc(self, operation: str, fields: dict) -> tuple[Reply, str | None, str]:
         """(reply, resultaat, reason): the resultaat of a verified answer, else the code that says why there is none."""
-        reply = self.caller.call(operation, self.tc_url, fields, service="trafficcenter", signer=self.tc_oin)
+        reply = self.caller.call(operation, self.tc_url, fields, service="trafficcenter", signer=self.tc_oin,
+                                 retries=1)
         if reply.failure is not None:
             f = reply.failure
             code = TIMEOUT if f.kind == TRANSPORT and f.text == TIMED_OUT else UNAVAILABLE
