@@ -43,8 +43,9 @@ def _timed_out(sock) -> OSError:
     return ConnectionResetError(errno.ECONNRESET, "read timed out")
 
 
-class TimedSocket(socket.socket):
-    """A client socket whose blocking mode has a time limit (gunicorn sets blocking mode before each request)."""
+class _TimedReads:
+    """Blocking mode with a time limit (gunicorn sets blocking mode before each request), and a read that runs out
+    of it closes the connection quietly."""
 
     __slots__ = ()
     read_timeout: float = 30.0
@@ -68,28 +69,14 @@ class TimedSocket(socket.socket):
             raise _timed_out(self) from None
 
 
-class TimedSSLSocket(ssl.SSLSocket):
+class TimedSocket(_TimedReads, socket.socket):
+    """A plain client socket with timed reads."""
+
+    __slots__ = ()
+
+
+class TimedSSLSocket(_TimedReads, ssl.SSLSocket):
     """The same for a TLS connection (``SSLContext.sslsocket_class``)."""
-
-    read_timeout: float = 30.0
-
-    def setblocking(self, flag: bool) -> None:
-        if flag:
-            self.settimeout(self.read_timeout)
-        else:
-            super().setblocking(False)
-
-    def recv(self, *args):
-        try:
-            return super().recv(*args)
-        except TimeoutError:
-            raise _timed_out(self) from None
-
-    def recv_into(self, *args):
-        try:
-            return super().recv_into(*args)
-        except TimeoutError:
-            raise _timed_out(self) from None
 
 
 def _close_without_lingering(sock, max_drain: int = 65536) -> None:
@@ -149,7 +136,7 @@ class GatewayWorker(ThreadWorker):
     def configure(cls, *, read_timeout_s: float, max_connections_per_client: int,
                   max_requests_per_connection: int) -> None:
         """The limits, set in the master before the fork (the workers inherit them)."""
-        TimedSocket.read_timeout = TimedSSLSocket.read_timeout = float(read_timeout_s)
+        _TimedReads.read_timeout = float(read_timeout_s)
         cls.max_per_client = int(max_connections_per_client)
         cls.max_requests_per_connection = int(max_requests_per_connection)
 
