@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 # The Debian packages the interop tests talk to: xmlsec1 (C), Apache WSS4J (Java); the dashboard's test: chromium.
-DEBS   := xmlsec1 libwss4j-java default-jdk-headless chromium
+DEBS   := xmlsec1 libwss4j-java default-jdk-headless chromium nginx
 # The other Pythons the gateway supports (pyenv's, as installed on the CI machine): `make test-python PY=3.13`.
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 PY     ?= 3.13
@@ -29,6 +29,7 @@ system-deps:
 	[ -f /usr/share/java/wss4j.jar ] || missing="$$missing libwss4j-java"; \
 	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \

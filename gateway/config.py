@@ -48,9 +48,14 @@ class Config:
     max_connections_per_client: int = 16
     max_requests_per_connection: int = 100
     keepalive_s: int = 5
+    # Behind a reverse proxy (docs/deploy.md): the proxies' addresses (comma-separated addresses or CIDR blocks),
+    # whose X-Forwarded-For is believed and whose connections the per-client cap does not count; and, when the proxy
+    # terminates two-way TLS, the header in which it passes the client certificate on (nginx:
+    # $ssl_client_escaped_cert): then every message must come with one of the signer's OIN (WT001).
+    trusted_proxies: str = ""
+    proxy_client_cert_header: str = ""
     # Two-way TLS (WT001): the server's certificate and key, and the CAs whose client certificates are accepted.
-    # Without tls_cert, serve speaks plain HTTP (development, or behind a TLS terminator that passes the client
-    # certificate on — not supported yet).
+    # Without tls_cert, serve speaks plain HTTP (development, or behind a proxy that terminates TLS: above).
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""  # default: the trust anchors (ca)
@@ -167,6 +172,17 @@ def _validate(config: Config) -> None:
                 raise ConfigError(f"{name} must be an http:// or https:// address, not {value!r}")
     if not config.host.strip():
         raise ConfigError("host must name an address to listen on")
+    try:
+        from .web.proxy import networks
+
+        networks(config.trusted_proxies)
+    except ValueError:
+        raise ConfigError(f"trusted_proxies must list addresses or CIDR blocks, comma-separated, not "
+                          f"{config.trusted_proxies!r}") from None
+    if config.proxy_client_cert_header and not config.trusted_proxies:
+        raise ConfigError("proxy_client_cert_header is set but trusted_proxies is not: name the proxy's addresses")
+    if config.proxy_client_cert_header and not all(c.isalnum() or c == "-" for c in config.proxy_client_cert_header):
+        raise ConfigError("proxy_client_cert_header must be an HTTP header name (letters, digits, '-')")
     for name in ("tls_key", "tls_client_ca"):
         if getattr(config, name) and not config.tls_cert:
             raise ConfigError(f"{name} is set but tls_cert is not: set tls_cert for two-way TLS, or remove {name}")

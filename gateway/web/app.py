@@ -42,13 +42,24 @@ class GatewayApp:
         # one TrustStore per worker, for the middleware and the reference parties' clients alike: it reloads the CRL
         # file when it changes (gateway/wsse/trust.py), so a revocation counts in every worker within seconds
         self.trust = trust = config.trust()
-        self.services: dict[str, Mounted] = gateway_mounts(config, credentials, trust, self.database,
-                                                           tls=bool(config.tls_cert))
+        self.services: dict[str, Mounted] = gateway_mounts(
+            config, credentials, trust, self.database,
+            tls=bool(config.tls_cert) or bool(config.proxy_client_cert_header))
+        self.proxy = None
+        if config.trusted_proxies:
+            from .proxy import BehindProxy, networks
+
+            self.proxy = BehindProxy(self._route, networks(config.trusted_proxies), config.proxy_client_cert_header)
         self.osr = OsrLookup(self.database)
         # --- the servicedesk (keep this last: it reaches every service mounted above) ---
         self._servicedesk(config)
 
     def __call__(self, environ, start_response):
+        if self.proxy is not None:
+            return self.proxy(environ, start_response)
+        return self._route(environ, start_response)
+
+    def _route(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
         service = self.services.get(path.rstrip("/") or "/")

@@ -86,7 +86,12 @@ class _Rollback(Exception):
 
 
 def tls_client_certificate(environ):
-    """The TLS client certificate of this request (gunicorn passes the socket), or None on plain HTTP."""
+    """The TLS client certificate of this request: the one a trusted proxy passed on (gateway/web/proxy.py), else
+    the one on gunicorn's socket; None on plain HTTP."""
+    from .proxy import TLS_CLIENT_CERT
+
+    if TLS_CLIENT_CERT in environ:
+        return environ[TLS_CLIENT_CERT]
     sock = environ.get("gunicorn.socket")
     getpeercert = getattr(sock, "getpeercert", None)
     if getpeercert is None:

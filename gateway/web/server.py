@@ -33,9 +33,10 @@ def serve(config: Config, *, dev: bool = False, config_path: str | None = None) 
     try:
         if dev and config.host not in LOOPBACK:
             raise NotReady("serve --dev serves plain HTTP on loopback only (host 127.0.0.1)")
-        if not (config.tls_cert or config.host in LOOPBACK):
-            raise NotReady("plain HTTP is only for loopback; configure tls_cert (two-way TLS) to listen on "
-                           f"{config.host}")
+        if not (config.tls_cert or config.proxy_client_cert_header or config.host in LOOPBACK):
+            raise NotReady("plain HTTP is only for loopback; configure tls_cert (two-way TLS), or trusted_proxies and "
+                           "proxy_client_cert_header behind a proxy that terminates two-way TLS (docs/deploy.md), to "
+                           f"listen on {config.host}")
         if dev:
             preflight.check_dev_folder(config)
         preflight.check_port(config)
@@ -105,9 +106,12 @@ def serve(config: Config, *, dev: bool = False, config_path: str | None = None) 
     finally:
         database.dispose()  # each worker opens its own connections after the fork
 
+    from .proxy import networks
+
     GatewayWorker.configure(read_timeout_s=config.read_timeout_s,
                             max_connections_per_client=config.max_connections_per_client,
-                            max_requests_per_connection=config.max_requests_per_connection)
+                            max_requests_per_connection=config.max_requests_per_connection,
+                            trusted_proxies=networks(config.trusted_proxies))
     lines = [f"OSO gateway on {config.base_url} ({config.workers} workers, database {database.backend}):",
              f"  Traffic Center  {config.base_url}/tc   (contract: {config.base_url}/tc?wsdl)",
              f"  aanleverpunt    {config.base_url}/school/aanleverpunt   (the reference source, test school 00YY)",

@@ -28,6 +28,8 @@ from collections import Counter
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from .proxy import is_trusted
+
 log = logging.getLogger("gateway.web.worker")
 
 
@@ -131,14 +133,16 @@ class GatewayWorker(ThreadWorker):
 
     max_per_client = 16
     max_requests_per_connection = 100
+    trusted_proxies: tuple = ()  # their connections are not capped: a proxy carries many clients
 
     @classmethod
     def configure(cls, *, read_timeout_s: float, max_connections_per_client: int,
-                  max_requests_per_connection: int) -> None:
+                  max_requests_per_connection: int, trusted_proxies: tuple = ()) -> None:
         """The limits, set in the master before the fork (the workers inherit them)."""
         _TimedReads.read_timeout = float(read_timeout_s)
         cls.max_per_client = int(max_connections_per_client)
         cls.max_requests_per_connection = int(max_requests_per_connection)
+        cls.trusted_proxies = tuple(trusted_proxies)
 
     def init_process(self):
         self._per_client: Counter = Counter()
@@ -154,7 +158,10 @@ class GatewayWorker(ThreadWorker):
             return
         address = client_addr[0] if isinstance(client_addr, tuple) else str(client_addr)
         with self._per_client_lock:
-            if self._per_client[address] >= self.max_per_client:
+            if self.trusted_proxies and is_trusted(address, self.trusted_proxies):
+                refused = False
+                self._per_client[address] += 1  # counted (it is uncounted on close), never refused
+            elif self._per_client[address] >= self.max_per_client:
                 refused = True
             else:
                 self._per_client[address] += 1
