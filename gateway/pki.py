@@ -36,6 +36,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -77,11 +78,17 @@ ISSUING_CA_KEY_FILE = "test-only-issuing-ca.key.pem"
 UNTRUSTED_CA_FILE = "untrusted-ca.pem"
 UNTRUSTED_CA_KEY_FILE = "test-only-untrusted-ca.key.pem"
 
-_ROOT_O = "OSO Gateway TEST ONLY"
-_ROOT_CN = "OSO Gateway Test Root CA - TEST ONLY"
-_ISSUING_CN = "OSO Gateway Test Issuing CA - TEST ONLY"
-_UNTRUSTED_O = "OSO Gateway Untrusted TEST ONLY"
-_UNTRUSTED_CN = "OSO Gateway Untrusted Test CA - TEST ONLY"
+DEFAULT_LABEL = "OSO Gateway"
+_MAX_LABEL_LEN = 30  # "<label> Test Issuing CA <tag> - TEST ONLY" within X.520's 64 characters for commonName
+_LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+
+
+def _ca_names(label: str, tag: str) -> dict[str, str]:
+    """The CA names of one PKI: its label, and a tag of its own so that no two PKIs share a CA name (a trust store
+    that looks issuers up by name can hold several side by side: a vendor's own and the conformance suite's)."""
+    return {"root_o": f"{label} TEST ONLY", "root_cn": f"{label} Test Root CA {tag} - TEST ONLY",
+            "issuing_cn": f"{label} Test Issuing CA {tag} - TEST ONLY",
+            "untrusted_o": f"{label} Untrusted TEST ONLY", "untrusted_cn": f"{label} Untrusted Test CA {tag} - TEST ONLY"}
 
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
@@ -137,8 +144,12 @@ def init_pki(
     gateway_oin: str = DEFAULT_GATEWAY_OIN,
     key_size: int = 2048,
     now: datetime | None = None,
+    label: str = DEFAULT_LABEL,
 ) -> IssuedParty:
     """Create a fresh test PKI in ``directory`` and return the gateway's certificate and key.
+
+    The CAs are named after ``label`` (e.g. ``"<label> Test Root CA 3f9a1c - TEST ONLY"``) with a random tag of this
+    PKI's own, so that the CAs of two PKIs never share a name.
 
     Creates ``directory`` (and its parents) if missing, then makes a self-signed root CA, an issuing CA signed by
     the root, an empty CRL for each, and a party certificate for the gateway issued by the issuing CA, with
@@ -151,6 +162,10 @@ def init_pki(
     """
     _check_name(gateway_name)
     _check_oin(gateway_oin)
+    if not isinstance(label, str) or len(label) > _MAX_LABEL_LEN or not _LABEL_RE.fullmatch(label):
+        raise PkiError(f"bad PKI label {label!r}: letters, digits, spaces, '.', '_' or '-', at most "
+                       f"{_MAX_LABEL_LEN} characters")
+    names = _ca_names(label, secrets.token_hex(3))
     now = _utc(now)
     directory = Path(directory)
     ca_path = directory / CA_FILE
@@ -161,12 +176,12 @@ def init_pki(
         )
     directory.mkdir(parents=True, exist_ok=True)
 
-    root = _self_signed_ca(_ca_subject(_ROOT_O, _ROOT_CN), key_size, now, path_length=1)
+    root = _self_signed_ca(_ca_subject(names["root_o"], names["root_cn"]), key_size, now, path_length=1)
 
     issuing_key = _new_key(key_size)
     issuing_cert = _sign(
         x509.CertificateBuilder()
-        .subject_name(_ca_subject(_ROOT_O, _ISSUING_CN))
+        .subject_name(_ca_subject(names["root_o"], names["issuing_cn"]))
         .issuer_name(root.cert.subject)
         .public_key(issuing_key.public_key())
         .serial_number(x509.random_serial_number())
@@ -183,7 +198,7 @@ def init_pki(
     _write(directory / ROOT_CA_KEY_FILE, _key_pem(root.key), private=True)
     _write(directory / ISSUING_CA_KEY_FILE, _key_pem(issuing_key), private=True)
     _write_crls(directory, issuing, root, now)
-    _save_index(directory, {"format": _INDEX_FORMAT, "parties": {}})
+    _save_index(directory, {"format": _INDEX_FORMAT, "parties": {}, "names": names})
     party = _issue_party(
         directory,
         issuing,
@@ -518,7 +533,8 @@ def _untrusted_ca(directory: Path, key_size: int, now: datetime) -> _Ca:
     """Load the untrusted CA of ``directory``, creating it (self-signed, outside ca.pem) on first use."""
     if (directory / UNTRUSTED_CA_FILE).exists():
         return _load_ca(directory, UNTRUSTED_CA_KEY_FILE, UNTRUSTED_CA_FILE)
-    ca = _self_signed_ca(_ca_subject(_UNTRUSTED_O, _UNTRUSTED_CN), key_size, now, path_length=0)
+    names = _load_index(directory).get("names") or _ca_names(DEFAULT_LABEL, secrets.token_hex(3))
+    ca = _self_signed_ca(_ca_subject(names["untrusted_o"], names["untrusted_cn"]), key_size, now, path_length=0)
     _write(directory / UNTRUSTED_CA_KEY_FILE, _key_pem(ca.key), private=True)
     _write(directory / UNTRUSTED_CA_FILE, _cert_pem(ca.cert))
     return ca

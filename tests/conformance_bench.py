@@ -10,13 +10,13 @@ rule of the reference in this process; see tests/conformance_variants.py.
 from __future__ import annotations
 
 import io
-import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from gateway.config import Config
-from gateway.conformance.serving import Running, TlsSettings, bind
+from gateway.conformance import reference
+from gateway.conformance.reference import (OTHER_VENDOR_OIN, SUITE_OIN, TARGET_BRIN, TARGET_RK,  # noqa: F401
+                                           TARGET_VENDOR_OIN, ReferenceSource)
+from gateway.conformance.serving import Running, TlsSettings
 from gateway.conformance.source import SourceOptions, SourceSuite, TestPupils
 from gateway.conformance.target import TargetOptions, TargetSuite
 from gateway.dossier import load_bundles
@@ -27,11 +27,7 @@ from gateway.wsse import Credentials
 
 from .bundles_location import BUNDLES_DIR
 
-SUITE_OIN = "00000001888888880000"
-OTHER_VENDOR_OIN = "00000001777777770000"  # another vendor the reference trusts
-TARGET_VENDOR_OIN = "00000001000000000044"
-TARGET_BRIN, TARGET_RK = "11AA", "0000000700000AA00000"
-AP_PATH = "/school/aanleverpunt"
+AP_PATH = reference.AP_PATH
 
 _BUNDLES = None
 
@@ -126,77 +122,30 @@ class SourceBench:
         self.database.dispose()
 
 
-def _extra_pupils(school, today, now, rng) -> tuple[str, str]:
-    """A PO-PO dossier without inzage and a VO-VO dossier without toestemming, made like the test school's own."""
-    from gateway.school.synthetisch import bouw_dossier, genereer_leerling, test_bsn
-    from gateway.school.uitlevering import DossierRecord
-
-    zonder_inzage, zonder_toestemming = test_bsn(rng), test_bsn(rng)
-    for pgn, profiel, inzage in ((zonder_inzage, "POPO", None), (zonder_toestemming, "VOVO", today)):
-        data = bouw_dossier(genereer_leerling(rng, pgn=pgn), profiel, brin="00YY", datum=today, inzage=inzage,
-                            toestemming=False)
-        school.put_dossier(DossierRecord("00YY", pgn, "BSN", "overstapdossier", profiel, data, today, True,
-                                         inzage, None, bijgewerkt=now))
-    return zonder_inzage, zonder_toestemming
-
-
-@dataclass
-class Reference:
-    """Our reference source, as a vendor's system under test: the gateway app on a port of its own."""
-
-    server: Running
-    app: object
-    database: Database
-    pupils: TestPupils
-    key: ChainKey
-    key_path: Path
-    url: str  # its documentRequest endpoint
-
-
-def reference_source(pki, tmp: Path, *, tls: bool = False) -> Reference:
-    """Bound (not yet serving: ``start(tc_url)``), with the test school's pupils and two more: a PO dossier without
-    inzage and a VO-VO dossier without toestemming."""
-    from gateway.school.testleerlingen import laad_testleerlingen
-    from gateway.store.school_repository import SchoolRepository
-
-    key = ChainKey.generate("test")
-    key_path = tmp / "zoeksleutel.key"
-    key_path.write_text(key.to_text())
-    database = Database(f"sqlite:///{tmp / 'reference.db'}")
-    database.migrate()
-    now = datetime.now(timezone.utc)
-    with database.unit_of_work() as repo:
-        school = SchoolRepository.of(repo)
-        laad_testleerlingen(school, datum=now.date(), now=now)
-        zonder_inzage, zonder_toestemming = _extra_pupils(school, now.date(), now, random.Random("bench"))
+def reference_source(pki, tmp: Path, *, tls: bool = False) -> ReferenceSource:
+    """Our reference source, bound (not yet serving: ``start_reference``), with the test school's pupils and two
+    more (gateway/conformance/reference.py)."""
     gw = pki.gateway
-    server = bind(tls=TlsSettings(str(gw.cert_path), str(gw.key_path), str(pki.ca)) if tls else None)
-    return Reference(server, None, database, TestPupils(zonder_inzage=zonder_inzage,
-                                                        zonder_toestemming=zonder_toestemming),
-                     key, key_path, server.url + AP_PATH)
+    return reference.reference_source(
+        tmp, tls=TlsSettings(str(gw.cert_path), str(gw.key_path), str(pki.ca)) if tls else None)
 
 
-def start_reference(pki, ref: Reference, tmp: Path, tc_url: str) -> Front:
-    """Serve the reference source, its sessiecontrole going to ``tc_url`` (answers signed by the suite's OIN), the
-    vendors of the doel aanleverpunten looked up at the suite's OSR-style register beside it."""
-    from gateway.store.testschool import register_test_school
-    from gateway.web.app import GatewayApp
-
+def start_reference(pki, ref: ReferenceSource, tmp: Path, tc_url: str) -> Front:
+    """Serve the reference source behind a ``Front`` (where a variant puts its wrapper), its sessiecontrole going to
+    ``tc_url`` (answers signed by the suite's OIN)."""
     gw = pki.gateway
-    tls = ref.server.url.startswith("https")
-    config = Config(port=ref.server.port, cert=str(gw.cert_path), key=str(gw.key_path), ca=str(pki.ca),
-                    crl=str(pki.crl), database_url=ref.database.url, zoeksleutel_key=str(ref.key_path),
-                    bundles_dir=str(BUNDLES_DIR), tc_url=tc_url, tc_oin=SUITE_OIN,
-                    osr_url=tc_url.rsplit("/tc", 1)[0] + "/osr",
-                    dashboard_key=str(tmp / "dashboard.key"),
-                    tls_cert=str(gw.cert_path) if tls else "", tls_key=str(gw.key_path) if tls else "",
-                    tls_client_ca=str(pki.ca) if tls else "")
-    with ref.database.unit_of_work() as repo:
-        register_test_school(repo, gateway_base_url=config.base_url)
-    ref.app = GatewayApp(config, database=ref.database)
-    front = Front(ref.app)
-    ref.server.start(front)
-    return front
+    return reference.start_reference_source(ref, cert=gw.cert_path, key=gw.key_path, ca=pki.ca, crl=pki.crl,
+                                            tc_url=tc_url, tc_oin=SUITE_OIN, bundles_dir=str(BUNDLES_DIR),
+                                            folder=tmp, wrap=Front)
+
+
+def bad_certs(pki) -> dict[str, Credentials]:
+    """Certificates of the trusted test CA that a receiver must refuse (the suite's BAD_CERTS kinds)."""
+    out = {}
+    for kind, flag in reference.BAD_CERT_FLAGS.items():
+        party = pki.party(f"conformance-{kind}", SUITE_OIN, **flag)
+        out[kind] = Credentials.from_files(party.cert_path, party.key_path)
+    return out
 
 
 def start_source_bench(pki, tmp: Path, *, tls: bool = False) -> SourceBench:
@@ -210,7 +159,7 @@ def start_source_bench(pki, tmp: Path, *, tls: bool = False) -> SourceBench:
         tls_client_cert=str(suite_party.cert_path) if tls else None,
         tls_client_key=str(suite_party.key_path) if tls else None,
         other_cert=str(pki.party("conformance-other", OTHER_VENDOR_OIN).cert_path),
-        other_key=str(pki.party("conformance-other", OTHER_VENDOR_OIN).key_path))
+        other_key=str(pki.party("conformance-other", OTHER_VENDOR_OIN).key_path), bad_certs=bad_certs(pki))
     suite = SourceSuite(options)
     front = start_reference(pki, ref, tmp, suite.start())
     return SourceBench(suite, ref.app, ref.server, front, Credentials.from_files(gw.cert_path, gw.key_path),

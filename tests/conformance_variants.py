@@ -31,6 +31,9 @@ from .conformance_bench import RewriteAnswers, RewriteRequests, SourceBench
 AP_NS = "http://xml.kennisnet.nl/schemas/Overstapservice/20200910"
 
 
+PREFLIGHT = "preflight"  # a variant whose defect the preflight stops (exit 2, one line) before any scenario
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -279,13 +282,27 @@ def _v(bench, mp):
     def wrapper(real, record, verzoek, sc, now, **kw):
         binnen_brin = verzoek.overdrachtsoort == "overdrachtbinnenbrin"
         if sc.geslaagd and record is not None and binnen_brin and not record.inzage:
-            return Besluit("InzageOntbreekt", reden="no inzage")
+            return Besluit("LeerlinginfoNietOpvraagbaar", reden="no inzage")
         return real(record, verzoek, sc, now, **kw)
     patch_beslis(mp, wrapper)
 
 
-@variant("zoeksleutel-brins-swapped", "OSO-BRON-HAPPY-POPO", "matches the zoeksleutel with bron and doel BRIN "
-         "swapped")
+@variant("released-without-dossier", "OSO-BRON-HAPPY-POPO", "answers OverdrachtGeslaagd but leaves the dossier "
+         "out")
+def _v(bench, mp):
+    def fn(body, env):
+        root = m.tree(body)
+        holders = list(root.iter(f"{{{AP_NS}}}dossier"))
+        for holder in holders:
+            holder.getparent().remove(holder)
+        if holders:
+            m.resign(root, bench.vendor.private_key)
+        return m.to_bytes(root)
+    answers(bench, fn)
+
+
+@variant("zoeksleutel-brins-swapped", PREFLIGHT, "matches the zoeksleutel with bron and doel BRIN swapped (no test "
+         "pupil is found: the preflight says so)")
 def _v(bench, mp):
     from gateway.services import aanleverpunt
 
@@ -294,14 +311,14 @@ def _v(bench, mp):
         keys, key, frag, bron_brin=doel_brin, doel_brin=bron_brin, pupils=pupils))
 
 
-@variant("never-finds-toestemming", "OSO-BRON-HAPPY-VOVO", "answers ToestemmingOntbreekt for every VO-VO dossier, "
+@variant("never-finds-toestemming", "OSO-BRON-HAPPY-VOVO", "answers LeerlinginfoNietOpvraagbaar for every VO-VO dossier, "
          "consent recorded or not")
 def _v(bench, mp):
     from gateway.school.uitlevering import Besluit
 
     def wrapper(real, record, verzoek, sc, now, **kw):
         if sc.geslaagd and record is not None and record.overstap == "VOVO":
-            return Besluit("ToestemmingOntbreekt", reden="own rule")
+            return Besluit("LeerlinginfoNietOpvraagbaar", reden="own rule")
         return real(record, verzoek, sc, now, **kw)
     patch_beslis(mp, wrapper)
 
@@ -457,6 +474,254 @@ def _v(bench, mp):
         m.add_reference(root, body, ident or "Body-added-by-the-lax-front")
         return m.to_bytes(m.resign(root, bench.suite_creds.private_key))
     requests_(bench, fn)
+
+
+# ------------------------------------------------------------------------------------ the chain's rules, deeper
+@variant("generic-faults", "WUS-FAULT-QUALITY", "answers every refusal with soapenv:Server 'error' (signed), naming "
+         "no rule")
+def _v(bench, mp):
+    def fn(body, env):
+        if not _is_fault(body):
+            return body
+        root = m.tree(body)
+        fault = m.body(root)[0]
+        fault.find("faultcode").text = "soapenv:Server"
+        fault.find("faultstring").text = "error"
+        detail = fault.find("detail")
+        if detail is not None:
+            fault.remove(detail)
+        return m.to_bytes(m.resign(root, bench.vendor.private_key))
+    answers(bench, fn)
+
+
+class _Remembering:
+    """A TC client that remembers a Geslaagd per session and asks the TC only the first time."""
+
+    def __init__(self, real):
+        self.real, self.seen = real, {}
+
+    def sessiecontrole(self, verzoek, **context):
+        if verzoek.sessie_id in self.seen:
+            return self.seen[verzoek.sessie_id]
+        answer = self.real.sessiecontrole(verzoek, **context)
+        if answer.geslaagd:
+            self.seen[verzoek.sessie_id] = answer
+        return answer
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@variant("remembers-sessiecontrole", "OSO-BRON-SESSIECONTROLE-PER-REQUEST", "asks the TC once per session and "
+         "remembers its Geslaagd")
+def _v(bench, mp):
+    mp.setattr(bench.bron, "tc", _Remembering(bench.bron.tc))
+
+
+@variant("believes-unverified-tc-answer", "OSO-BRON-TC-ANSWER-VERIFIED", "does not compare the digests of the "
+         "TC's answers")
+def _v(bench, mp):
+    from gateway.client import wsse_plugin
+
+    real = wsse_plugin.verify_response
+
+    def lax(data, **kw):  # digests made to match what arrived, then the strict check: a verifier without digests
+        root = m.tree(data)
+        if m.xp(root, "//wsse:Security/ds:Signature"):
+            data = m.to_bytes(m.resign(root, bench.suite_creds.private_key))
+        return real(data, **kw)
+    mp.setattr(wsse_plugin, "verify_response", lax)
+
+
+@variant("releases-another-pupil", "OSO-BRON-DOSSIER-LEERLING", "releases a dossier whose pupil is not the one asked "
+         "for")
+def _v(bench, mp):
+    def fn(body, env):
+        root = m.tree(body)
+        changed = False
+        for el in root.iter("{http://www.edustandaard.nl/oso_gegevensset/2019/dossier}bsn"):
+            if el.getparent() is not None and etree.QName(el.getparent()).localname == "leerling":
+                el.text = bench.pupils.onbekend
+                changed = True
+        if changed:
+            m.resign(root, bench.vendor.private_key)
+        return m.to_bytes(root)
+    answers(bench, fn)
+
+
+# ------------------------------------------------------------------------------------ every check of a receiver
+def _lax(bench, repair) -> None:
+    """A lax front: ``repair(root, env)`` makes the hostile shape it does not check pass (True when it changed the
+    message), and the message is re-signed with the suite's key (which the reference trusts)."""
+    def fn(data, env):
+        if data.lstrip().startswith(b"<!DOCTYPE") or b"<!DOCTYPE" in data[:200]:
+            return data
+        root = m.tree(data)
+        if not m.xp(root, "//wsse:Security/ds:Signature") or not repair(root, env):
+            return data
+        return m.to_bytes(m.resign(root, bench.suite_creds.private_key))
+    requests_(bench, fn)
+
+
+@variant("accepts-dtd", "WUS-R1008-REQUEST-DTD", "parses a DOCTYPE (and drops it) instead of refusing it")
+def _v(bench, mp):
+    import re
+
+    def fn(data, env):
+        return re.sub(rb"<!DOCTYPE[^\[>]*(\[[^\]]*\])?\s*>\s*", b"", data, count=1)
+    requests_(bench, fn)
+
+
+def _covering(name: str):
+    def repair(root, env):
+        el = m.xp(root, f"/soap:Envelope/soap:Header/wsse:Security/wsu:{name}" if name == "Timestamp"
+                  else f"/soap:Envelope/soap:Header/wsa:{name}")
+        if not el:
+            return False
+        ident = el[0].get(m.WSU_ID)
+        if ident and m.xp(root, "//ds:Reference[@URI=$u]", u="#" + ident):
+            return False
+        m.add_reference(root, el[0], ident or f"{name}-added-by-the-lax-front")
+        return True
+    return repair
+
+
+for _header in ("Timestamp", "MessageID", "Action", "From"):
+    VARIANTS.append(Variant(f"accepts-{_header.lower()}-not-covered",
+                            f"does not require the signature to cover {_header}",
+                            f"WUS-WB004-{_header.upper()}-UNSIGNED",
+                            (lambda h: lambda bench, mp: _lax(bench, _covering(h)))(_header)))
+
+
+def _timestamp(root, created, expires):
+    ts = etree.Element(m.q(ns.WSU, "Timestamp"))
+    etree.SubElement(ts, m.q(ns.WSU, "Created")).text = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    etree.SubElement(ts, m.q(ns.WSU, "Expires")).text = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts
+
+
+@variant("accepts-no-timestamp", "WUS-WB002-NO-TIMESTAMP", "accepts a request without a Timestamp")
+def _v(bench, mp):
+    from datetime import datetime, timezone
+
+    def repair(root, env):
+        sec = m.security(root)
+        if m.xp(sec, "wsu:Timestamp"):
+            return False
+        now = datetime.now(timezone.utc)
+        ts = _timestamp(root, now, now + timedelta(minutes=5))
+        sec.insert(0, ts)
+        m.add_reference(root, ts, "TS-added-by-the-lax-front")
+        return True
+    _lax(bench, repair)
+
+
+@variant("accepts-future", "WUS-WB002-REQUEST-FUTURE", "does not look at a Created in the future")
+def _v(bench, mp):
+    from datetime import datetime, timezone
+
+    def repair(root, env):
+        created = m.xp(root, "//wsse:Security/wsu:Timestamp/wsu:Created")
+        now = datetime.now(timezone.utc)
+        if not created or datetime.fromisoformat(created[0].text.replace("Z", "+00:00")) <= now + timedelta(
+                seconds=60):
+            return False
+        created[0].text = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for expires in m.xp(root, "//wsse:Security/wsu:Timestamp/wsu:Expires"):
+            expires.text = (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return True
+    _lax(bench, repair)
+
+
+def _trust_variant(bench, mp, judge) -> None:
+    """The reference's verifier with a trust store whose ``check`` is ``judge(real_check, cert, at)``."""
+    from gateway.wsse import TrustStore
+
+    class Lax(TrustStore):
+        def check(self, cert, at=None):
+            return judge(super().check, cert, at)
+
+    mw = bench.aanleverpunt
+    mp.setattr(mw, "endpoint", replace(mw.endpoint, trust=Lax.from_files(bench.suite.o.ca, bench.suite.o.crl)))
+
+
+def _ignoring(reason: str):
+    """A trust store that lets a certificate through when the one refusal it meets is ``reason``."""
+    from gateway.wsse import oin_of
+    from gateway.wsse.errors import SecurityError
+
+    def judge(check, cert, at):
+        try:
+            return check(cert, at)
+        except SecurityError as err:
+            if reason in err.reason:
+                return oin_of(cert)
+            raise
+    return judge
+
+
+@variant("ignores-not-after", "WUS-PKI002-CERT-EXPIRED", "does not look at the signing certificate's notAfter")
+def _v(bench, mp):
+    _trust_variant(bench, mp, _ignoring("has expired"))
+
+
+@variant("ignores-not-before", "WUS-PKI002-CERT-NOT-YET-VALID", "does not look at the signing certificate's "
+         "notBefore")
+def _v(bench, mp):
+    _trust_variant(bench, mp, _ignoring("not yet valid"))
+
+
+@variant("no-revocation-check", "WUS-PKI002-CERT-REVOKED", "loads no CRLs")
+def _v(bench, mp):
+    from gateway.wsse import TrustStore
+
+    mw = bench.aanleverpunt
+    mp.setattr(mw, "endpoint", replace(mw.endpoint, trust=TrustStore.from_files(bench.suite.o.ca, None)))
+
+
+@variant("ignores-key-usage", "WUS-GW-KEYUSAGE-CERT", "does not look at the certificate's keyUsage")
+def _v(bench, mp):
+    _trust_variant(bench, mp, _ignoring("digitalSignature"))
+
+
+@variant("action-not-bound", "WUS-WSA-ACTION-WRONG", "dispatches on the Body and never compares wsa:Action with it")
+def _v(bench, mp):
+    from gateway import contracts
+
+    op = contracts.service("aanleverpunt").operation("document")
+
+    def repair(root, env):
+        action = m.xp(root, "/soap:Envelope/soap:Header/wsa:Action")
+        if not action or action[0].text == op.action:
+            return False
+        action[0].text = op.action
+        env["HTTP_SOAPACTION"] = f'"{op.action}"'
+        return True
+    _lax(bench, repair)
+
+
+@variant("accepts-no-messageid", "WUS-WSA-MESSAGEID-MISSING", "does not require wsa:MessageID")
+def _v(bench, mp):
+    def repair(root, env):
+        header = m.header(root)
+        if m.xp(header, "wsa:MessageID"):
+            return False
+        mid = etree.SubElement(header, m.q(ns.WSA, "MessageID"))
+        mid.text = f"urn:uuid:{uuid.uuid4()}"
+        m.add_reference(root, mid, "MID-added-by-the-lax-front")
+        return True
+    _lax(bench, repair)
+
+
+@variant("no-request-schema", "WUS-GW-XSD-REQUEST", "does not validate requests against the contract (drops what "
+         "it does not know)")
+def _v(bench, mp):
+    def repair(root, env):
+        extra = m.xp(root, "/soap:Envelope/soap:Body/*/*[local-name()='opmerking']")
+        for el in extra:
+            el.getparent().remove(el)
+        return bool(extra)
+    _lax(bench, repair)
 
 
 BY_NAME = {v.name: v for v in VARIANTS}

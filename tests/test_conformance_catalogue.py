@@ -110,17 +110,21 @@ def _report(verdicts: list[tuple[str, str]]) -> RunReport:
 
 
 def test_the_exit_code_counts_the_musts_only():
-    assert _report([("OSO-BRON-HAPPY-POPO", PASSED), ("OSO-BRON-VERZAMELDATUM", FAILED)]).exit_code == 0
+    should = "OSO-DOEL-FINDINGS-SURFACED"  # a should (of the target role: the source role has none)
+    assert BY_ID[should].severity == SHOULD
+    assert _report([("OSO-BRON-HAPPY-POPO", PASSED), (should, FAILED)]).exit_code == 0
+    assert _report([("OSO-BRON-HAPPY-POPO", PASSED), (should, NOT_APPLICABLE)]).exit_code == 0
     assert _report([("OSO-BRON-HAPPY-POPO", FAILED)]).exit_code == 1
     assert _report([("OSO-BRON-HAPPY-POPO", ERROR)]).exit_code == 1
-    assert _report([("OSO-BRON-INZAGE-ONTBREEKT", NOT_APPLICABLE)]).exit_code == 0
-    counts = _report([("OSO-BRON-HAPPY-POPO", FAILED), ("OSO-BRON-VERZAMELDATUM", PASSED)]).summary()
+    # a must that could not be judged: INCOMPLETE, not a pass (tests/test_conformance_verdicts.py)
+    assert _report([("OSO-BRON-INZAGE-ONTBREEKT", NOT_APPLICABLE)]).exit_code == 1
+    counts = _report([("OSO-BRON-HAPPY-POPO", FAILED), (should, PASSED)]).summary()
     assert counts[MUST][FAILED] == 1 and counts[SHOULD][PASSED] == 1
 
 
 def test_junit_and_html_name_the_failure_and_never_show_a_pgn():
     report = _report([("OSO-BRON-HAPPY-POPO", PASSED), ("OSO-BRON-SESSIECONTROLE-FIRST", FAILED),
-                      ("OSO-BRON-VERZAMELDATUM", FAILED), ("OSO-BRON-INZAGE-ONTBREEKT", NOT_APPLICABLE),
+                      ("OSO-DOEL-FINDINGS-SURFACED", FAILED), ("OSO-BRON-INZAGE-ONTBREEKT", NOT_APPLICABLE),
                       ("WUS-WB004-REQUEST-WRAPPED", ERROR)])
     xml = junit_xml(report)
     assert PGN.encode() not in xml and ZOEKSLEUTEL not in xml
@@ -129,7 +133,7 @@ def test_junit_and_html_name_the_failure_and_never_show_a_pgn():
                                                                                                       "1")
     cases = {c.get("name").split(":")[0]: c for c in suite.iter("testcase")}
     assert cases["OSO-BRON-SESSIECONTROLE-FIRST"].find("failure").get("type") == "must"
-    assert cases["OSO-BRON-VERZAMELDATUM"].find("failure").get("type") == "should"
+    assert cases["OSO-DOEL-FINDINGS-SURFACED"].find("failure").get("type") == "should"
     assert cases["OSO-BRON-INZAGE-ONTBREEKT"].find("skipped") is not None
     assert cases["WUS-WB004-REQUEST-WRAPPED"].find("error") is not None
     page = html_report(report)
@@ -188,3 +192,26 @@ def test_the_mutations_keep_everything_else_valid(parties):
         verify(expired, policy=Policy(endpoint=ENDPOINT), trust=trust)
     assert err.value.rule == "WB002"
     assert m.drop_confirmation(data, creds.private_key)  # no SignatureConfirmation to drop: unchanged but re-signed
+
+
+def test_the_published_rule_table_is_the_catalogue_s():
+    """docs/conformance.md's rule → scenario table is what `conformance list --format rules` prints."""
+    from pathlib import Path
+
+    from gateway.commands.conformance import rules_table
+    from gateway.conformance.catalogue import SCENARIOS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "conformance.md").read_text(encoding="utf-8")
+    published = doc.split("<!-- rules-table:begin -->\n", 1)[1].split("\n<!-- rules-table:end -->", 1)[0]
+    assert published == rules_table(SCENARIOS)
+
+
+def test_every_rule_a_receiver_checks_is_probed_by_a_hostile_source_scenario():
+    """The receiver's check order (docs/faults.md) against the hostile scenarios: each rule a receiver refuses a
+    request for has a scenario that sends such a request."""
+    from gateway.conformance.source import HOSTILE
+
+    probed = {rule for sid in HOSTILE for rule in BY_ID[sid].rules}
+    receiver_rules = {"R1008", "WB003", "WB004", "WB013", "SIGN003", "SIGN004", "PKI001", "PKI002", "GW-KEYUSAGE",
+                      "WB002", "GW-REPLAY", "WSA-TO", "WSA-ACTION", "WS002", "WSA-MESSAGEID", "WSA-FROM", "GW-XSD"}
+    assert receiver_rules <= probed, sorted(receiver_rules - probed)

@@ -15,7 +15,7 @@ from gateway.conformance.report import html_report, junit_xml
 from gateway.conformance.results import FAILED, PASSED
 
 from .conformance_bench import start_source_bench
-from .conformance_variants import VARIANTS
+from .conformance_variants import PREFLIGHT, VARIANTS
 
 # Source scenarios that no variant fails, each with the reason it is kept anyway. Empty: every scenario is proven.
 PROVES_NOTHING: dict[str, str] = {}
@@ -43,7 +43,8 @@ def test_reference_source_passes_every_scenario_in_under_a_minute(bench):
     assert controls and all(c.signer_oin == bench.vendor.oin and c.error is None for c in controls)
 
 
-@pytest.mark.parametrize("v", VARIANTS, ids=[v.name for v in VARIANTS])
+@pytest.mark.parametrize("v", [v for v in VARIANTS if v.catches != PREFLIGHT],
+                         ids=[v.name for v in VARIANTS if v.catches != PREFLIGHT])
 def test_a_broken_variant_fails_the_scenario_meant_to_catch_it(bench, monkeypatch, v):
     v.apply(bench, monkeypatch)
     try:
@@ -125,3 +126,52 @@ def test_the_html_report_of_a_broken_variant_in_headless_chromium(bench, monkeyp
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     (bench.tmp.parent / shot.name).write_bytes(shot.read_bytes())
     print(f"\nconformance report screenshot: {bench.tmp.parent / shot.name}")
+
+
+# ------------------------------------------------------------------------------------------------ the preflight
+def _preflight_says(bench) -> str:
+    from gateway.conformance.source import PreflightFailed
+
+    with pytest.raises(PreflightFailed) as caught:
+        bench.run()
+    assert not any(p.hostile for p in bench.suite.probes), "no hostile request before the preflight passed"
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("v", [v for v in VARIANTS if v.catches == PREFLIGHT], ids=lambda v: v.name)
+def test_a_variant_without_the_test_pupils_is_stopped_by_the_preflight(bench, monkeypatch, v):
+    v.apply(bench, monkeypatch)
+    try:
+        said = _preflight_says(bench)
+    finally:
+        bench.front.wrap = None
+    assert "is not in your system" in said and "docs/zoeksleutel.md" in said
+
+
+def test_the_preflight_names_the_ca_to_trust_when_the_vendor_refuses_the_suite(bench, monkeypatch, pki):
+    """Every request refused for one unrelated reason (the vendor does not trust the suite's CA) stops the run
+    before any scenario, instead of passing the hostile scenarios."""
+    monkeypatch.setattr(bench.suite, "creds", pki.credentials("conformance-untrusted-suite", "00000001888888880000",
+                                                              untrusted=True))
+    monkeypatch.setattr(bench.suite.o, "suite_ca", "/the/suite/ca.pem")
+    said = _preflight_says(bench)
+    assert "not trusted" in said and "add /the/suite/ca.pem" in said and "to its trust anchors" in said
+
+
+def test_the_preflight_says_when_the_vendors_answers_are_signed_by_a_ca_it_was_not_given(bench, monkeypatch, tmp_path):
+    from gateway.pki import init_pki
+    from gateway.wsse import TrustStore
+
+    init_pki(tmp_path / "another", label="Another Test PKI")
+    monkeypatch.setattr(bench.suite, "trust", TrustStore.from_files(tmp_path / "another" / "ca.pem",
+                                                                    tmp_path / "another" / "crl.pem"))
+    said = _preflight_says(bench)
+    assert "cannot accept" in said and "give --ca the CA that issued your signing certificate" in said
+
+
+def test_the_preflight_says_when_the_endpoint_does_not_answer(bench, monkeypatch):
+    from .conftest import free_port
+
+    monkeypatch.setattr(bench.suite.o, "endpoint", f"http://127.0.0.1:{free_port()}/school/aanleverpunt")
+    said = _preflight_says(bench)
+    assert "does not answer" in said

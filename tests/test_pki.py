@@ -7,6 +7,7 @@ the tests that revoke compare CRL state before and after rather than absolute va
 from __future__ import annotations
 
 import ipaddress
+import re
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -132,7 +133,8 @@ def test_ca_pem_holds_root_and_issuing_ca(pki_dir: Path) -> None:
         assert isinstance(cert.signature_hash_algorithm, hashes.SHA256)
         assert cert.not_valid_before_utc == NOW - HOUR
         assert cert.not_valid_after_utc == NOW + years * YEAR
-    assert root.subject.rfc4514_string() == "CN=OSO Gateway Test Root CA - TEST ONLY,O=OSO Gateway TEST ONLY,C=NL"
+    assert re.fullmatch(r"CN=OSO Gateway Test Root CA [0-9a-f]{6} - TEST ONLY,O=OSO Gateway TEST ONLY,C=NL",
+                        root.subject.rfc4514_string())
     assert (
         ext(issuing, x509.AuthorityKeyIdentifier).value.key_identifier
         == ext(root, x509.SubjectKeyIdentifier).value.digest
@@ -375,3 +377,20 @@ def test_key_files_are_private(pki_dir: Path) -> None:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
     assert stat.S_IMODE((pki_dir / "school-mode.cert.pem").stat().st_mode) == 0o644
     assert not list(pki_dir.glob(".*.tmp"))
+
+
+def test_no_two_pkis_share_a_ca_name_and_a_label_names_them(tmp_path: Path) -> None:
+    """A trust store that looks issuers up by name must be able to hold two test PKIs side by side (a vendor's own
+    and the conformance suite's): their CAs, untrusted CA included, never share a name."""
+    pki.init_pki(tmp_path / "a")
+    pki.init_pki(tmp_path / "b", label="OSO Conformance Suite")
+    pki.issue(tmp_path / "a", "x", "00000001000000000001", untrusted=True)
+    pki.issue(tmp_path / "b", "x", "00000001000000000001", untrusted=True)
+    names = []
+    for d in ("a", "b"):
+        for f in ("ca.pem", pki.UNTRUSTED_CA_FILE):
+            names += [c.subject.rfc4514_string() for c in x509.load_pem_x509_certificates((tmp_path / d / f).read_bytes())]
+    assert len(names) == 6 and len(set(names)) == 6, names
+    assert sum("OSO Conformance Suite" in n for n in names) == 3
+    with pytest.raises(pki.PkiError, match="label"):
+        pki.init_pki(tmp_path / "c", label="x" * 31)

@@ -20,9 +20,9 @@ EXIT_FAILED, EXIT_BAD_INPUT = EXIT_NO, EXIT_USAGE
 EXIT_CODES = """exit status (the same for every oso-gateway command; the worst outcome decides):
   0  done: every verdict VALID, every check passed, the dossier received and kept
   1  the verdict or the chain said no: a message INVALID, a dossier NOT VALID, a result code that refuses,
-     a conformance must that failed, a transfer the journal shows failed
+     a conformance must that failed or could not be judged (INCOMPLETE), a transfer the journal shows failed
   2  usage or configuration: a bad argument, a missing or unreadable file, a bad configuration or trust file,
-     something not found; nothing was sent and nothing was written
+     something not found, a conformance preflight that failed; nothing was sent and nothing was written
   3  security or transport: a signed Fault, an answer that did not verify, a party or database that could not
      be reached, a dossier that could not be kept"""
 

@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUITE_OIN = "00000001888888880000"  # the OIN of the suite's own TEST certificate, when it makes one
-OTHER_VENDOR_OIN = "00000001777777770000"  # another vendor's TEST certificate in that PKI
 
 
 # --------------------------------------------------------------------------------------------------------- list
@@ -17,6 +15,9 @@ def _list(args) -> int:
     from ..conformance.catalogue import SCENARIOS, rule_text
 
     chosen = [s for s in SCENARIOS if args.role in (None, s.role)]
+    if args.format == "rules":
+        print(rules_table(chosen))
+        return EXIT_OK
     if args.format == "markdown":
         print("| id | role | severity | rules | checks |\n|---|---|---|---|---|")
         for s in chosen:
@@ -37,6 +38,22 @@ def _list(args) -> int:
     return EXIT_OK
 
 
+def rules_table(scenarios) -> str:
+    """Markdown: every rule the scenarios hold a vendor to, with the scenarios that judge it (by role)."""
+    from ..conformance.catalogue import rule_text
+
+    by_rule: dict[str, list] = {}
+    for sc in scenarios:
+        for rule in sc.rules:
+            by_rule.setdefault(rule, []).append(sc)
+    lines = ["| rule | what it asks | source scenarios | target scenarios |", "|---|---|---|---|"]
+    for rule in sorted(by_rule, key=lambda r: (not r.startswith("OSO-"), r)):
+        cells = [", ".join(f"`{sc.id}`" for sc in by_rule[rule] if sc.role == role) or "—"
+                 for role in ("source", "target")]
+        lines.append(f"| `{rule}` | {rule_text(rule)} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------------ shared
 class UsageError(Exception):
     pass
@@ -48,14 +65,42 @@ def _suite_credentials(args, workdir: Path, view) -> tuple[str, str, str | None]
         if not (args.cert and args.key):
             raise UsageError("--cert and --key go together")
         return args.cert, args.key, None
+    from ..conformance.reference import OTHER_VENDOR_OIN, SUITE_OIN
     from ..pki import init_pki, issue
 
     folder = workdir / "suite-pki"
     if not (folder / "ca.pem").exists():
-        init_pki(folder, gateway_name="conformance-suite", gateway_oin=SUITE_OIN)
+        init_pki(folder, gateway_name="conformance-suite", gateway_oin=SUITE_OIN, label="OSO Conformance Suite")
         issue(folder, "conformance-other", OTHER_VENDOR_OIN)  # another vendor, for OSO-BRON-ANDERE-LEVERANCIER
     return (str(folder / "conformance-suite.cert.pem"), str(folder / "conformance-suite.key.pem"),
             str(folder / "ca.pem"))
+
+
+def _bad_certs(args, workdir: Path) -> dict:
+    """Certificates of the suite's own TEST CA that a receiver must refuse (expired, not yet valid, revoked, not for
+    signing), made once in its PKI; none when the suite signs with the vendor's --cert (their scenarios are then not
+    applicable)."""
+    from ..conformance.reference import BAD_CERT_FLAGS, SUITE_OIN
+    from ..pki import issue
+    from ..wsse import Credentials
+
+    if getattr(args, "bad_certs", None):
+        folder = Path(args.bad_certs)
+        found = {kind: Credentials.from_files(folder / f"{kind}.cert.pem", folder / f"{kind}.key.pem")
+                 for kind in BAD_CERT_FLAGS if (folder / f"{kind}.cert.pem").is_file()}
+        if not found:
+            raise UsageError(f"--bad-certs {folder}: no {', '.join(f'{k}.cert.pem' for k in BAD_CERT_FLAGS)} in it")
+        return found
+    folder = workdir / "suite-pki"
+    if args.cert or not (folder / "ca.pem").exists():
+        return {}
+    out = {}
+    for kind, flags in BAD_CERT_FLAGS.items():
+        name = f"conformance-{kind}"
+        if not (folder / f"{name}.cert.pem").exists():
+            issue(folder, name, SUITE_OIN, **flags)
+        out[kind] = Credentials.from_files(folder / f"{name}.cert.pem", folder / f"{name}.key.pem")
+    return out
 
 
 def _other_credentials(args, workdir: Path) -> tuple[str | None, str | None]:
@@ -159,12 +204,22 @@ def _check_args(args, role: str) -> None:
                 check_writable(path)
             except OSError as exc:
                 raise UsageError(f"{option} {path} cannot be written: {exc.strerror or exc}") from None
+    bad = getattr(args, "bad_certs", None)
+    if bad and not Path(bad).is_dir():
+        raise UsageError(f"--bad-certs {bad}: no such folder")
     for option in ("cert", "key", "ca", "crl", "vendor_cert", "zoeksleutel_key", "other_cert",
                    "other_key", "tls_client_cert", "tls_client_key", "tls_ca", "tc_tls_cert", "tc_tls_key",
                    "tls_cert", "tls_key"):
         path = getattr(args, option, None)
         if path and not Path(path).is_file():
             raise UsageError(f"--{option.replace('_', '-')} {path}: no such file")
+    from ..conformance.catalogue import for_role
+
+    ids = {sc.id for sc in for_role(role)}
+    for waived in args.waive:
+        if waived not in ids:
+            raise UsageError(f"--waive {waived}: no scenario of the {role} role has that id "
+                             f"(`oso-gateway conformance list --role {role}` lists them)")
     host, port = (args.tc_host, args.tc_port) if role == "source" else (args.host, args.port)
     if not 1 <= port <= 65535:
         raise UsageError(f"port {port} is not from 1 to 65535")
@@ -183,7 +238,7 @@ def _workdir(args) -> Path:
 # ------------------------------------------------------------------------------------------------------ source
 def _source(args) -> int:
     from ..conformance.serving import TlsSettings
-    from ..conformance.source import SourceOptions, SourceSuite, TestPupils
+    from ..conformance.source import PreflightFailed, SourceOptions, SourceSuite, TestPupils
 
     view = _view(args)
     try:
@@ -199,8 +254,10 @@ def _source(args) -> int:
             crl=args.crl, chain_key=chain_key, workdir=workdir, bundles=_bundles(args), pupils=pupils,
             tc_host=args.tc_host, tc_port=args.tc_port, tc_public_url=args.tc_public_url,
             tc_tls=TlsSettings(args.tc_tls_cert, args.tc_tls_key, args.ca) if args.tc_tls_cert else None,
-            tls_client_cert=args.tls_client_cert, tls_client_key=args.tls_client_key, tls_ca=args.tls_ca)
+            tls_client_cert=args.tls_client_cert, tls_client_key=args.tls_client_key, tls_ca=args.tls_ca,
+            waived=frozenset(args.waive), suite_ca=suite_ca)
         options.other_cert, options.other_key = _other_credentials(args, workdir)
+        options.bad_certs = _bad_certs(args, workdir)
         suite = SourceSuite(options, view)
     except (UsageError, ValueError, OSError) as exc:
         print(f"conformance source: {exc}", file=sys.stderr)
@@ -211,13 +268,18 @@ def _source(args) -> int:
                  "(sessiecontrole).")
         view.say(f"The suite's OSR-style register: [bold]{suite.osr_url}[/] — it names the vendor of each of the "
                  "suite's doel aanleverpunten (a documentRequest counts only when that vendor signed it).")
-        view.say(f"The suite signs as OIN {suite.creds.oin}" + (f" with a TEST certificate: trust {suite_ca}"
+        view.say(f"The suite signs as OIN {suite.creds.oin}" + (f" with a TEST certificate: trust {suite_ca} "
+                                                                 f"with the CRLs of {Path(suite_ca).parent / 'crl.pem'}"
                                                                  if suite_ca else "") + ".")
         view.say(f"Chain key for the zoeksleutel: {key_path}")
         if args.wait:
             view.say(f"Waiting {args.wait} s before the first request …")
             time.sleep(args.wait)
         report = suite.run()
+    except PreflightFailed as exc:
+        view.end()
+        print(f"conformance source: preflight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         suite.close()
     written = _write_reports(args, report, view)
@@ -247,7 +309,8 @@ def _target(args) -> int:
             chain_key=chain_key, chain_key_path=key_path, workdir=workdir, bundles=_bundles(args),
             host=args.host, port=args.port, public_url=args.public_url,
             tls=TlsSettings(args.tls_cert, args.tls_key, args.ca) if args.tls_cert else None,
-            timeout_s=args.timeout, surfaced=args.surfaced, max_attempts=args.max_attempts)
+            timeout_s=args.timeout, surfaced=args.surfaced, max_attempts=args.max_attempts,
+            waived=frozenset(args.waive))
         suite = TargetSuite(options, view)
     except (UsageError, ValueError, OSError) as exc:
         print(f"conformance target: {exc}", file=sys.stderr)
@@ -264,6 +327,50 @@ def _target(args) -> int:
     written = _write_reports(args, report, view)
     view.summary(report, written)
     return report.exit_code
+
+
+# --------------------------------------------------------------------------------------------------- reference
+def _reference(args) -> int:
+    """The whole suite against our own reference source and target, in this process."""
+    from ..conformance.reference import reference_pki, run_source, run_target
+    from ..conformance.report import html_report, junit_xml
+    from ..dossier.bundles import default_bundles_dir
+
+    view = _view(args)
+    try:
+        bundles = _bundles(args)
+        if args.reports:
+            from .common import check_writable
+
+            Path(args.reports).mkdir(parents=True, exist_ok=True)
+            check_writable(str(Path(args.reports) / "source.html"))
+        workdir = _workdir(args)
+        pki = reference_pki(workdir / "pki")
+    except (UsageError, ValueError, OSError) as exc:
+        print(f"conformance reference: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    bundles_dir = str(args.bundles or default_bundles_dir() or "")
+    if bundles is None:
+        view.say("No official dossier bundles (--bundles, or `oso-gateway bundles fetch`): OSO-BRON-DOSSIER-VALID "
+                 "cannot be judged and the source role will be INCOMPLETE.", style="yellow")
+    reports = []
+    for role in (("source", "target") if args.role == "both" else (args.role,)):
+        view.say(f"[bold]Role {role}[/]: the suite against our reference {role} …")
+        if role == "source":
+            report = run_source(workdir / "source", pki, bundles=bundles, bundles_dir=bundles_dir, view=view)
+        else:
+            report = run_target(workdir / "target", pki, bundles=bundles, view=view)
+        written = []
+        if args.reports:
+            for name, data in ((f"{role}.junit.xml", junit_xml(report)),
+                               (f"{role}.html", html_report(report).encode("utf-8"))):
+                (Path(args.reports) / name).write_bytes(data)
+                written.append(str(Path(args.reports) / name))
+        view.summary(report, written)
+        reports.append(report)
+    for report in reports:
+        print(f"{report.role}: {report.headline}")
+    return EXIT_OK if all(r.exit_code == 0 for r in reports) else EXIT_FAILED
 
 
 # ------------------------------------------------------------------------------------------------------ parser
@@ -288,6 +395,9 @@ def _common(p, *, vendor_side: str) -> None:
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--quiet", action="store_true", help="no live view (the exit code still tells)")
+    p.add_argument("--waive", action="append", default=[], metavar="ID", help="accept that this must scenario "
+                   "is not applicable (repeatable); without it a must that could not be judged makes the run "
+                   "INCOMPLETE (exit 1)")
 
 
 def add_parser(subparsers) -> None:
@@ -297,11 +407,22 @@ def add_parser(subparsers) -> None:
 
     lst = sub.add_parser("list", help="the scenario catalogue")
     lst.add_argument("--role", choices=("source", "target"), help="the scenarios of one role only")
-    lst.add_argument("--format", choices=("text", "markdown"), default="text",
-                     help="text (default), or a markdown table")
+    lst.add_argument("--format", choices=("text", "markdown", "rules"), default="text",
+                     help="text (default), a markdown table of the scenarios, or 'rules': a markdown table of every "
+                     "rule with the scenarios that judge it")
     lst.add_argument("-v", "--verbose", action="store_true", help="also the rule texts, what is sent and expected, "
                      "and how to fix a failure")
     lst.set_defaults(func=_list)
+
+    ref = sub.add_parser("reference", help="the whole suite against the gateway's own reference source and target, "
+                         "in this process: what a passing run looks like (exit 0 only when both pass)")
+    ref.add_argument("--role", choices=("source", "target", "both"), default="both", help="which role (default both)")
+    ref.add_argument("--bundles", help="folder of official dossier bundles (default: the gateway's bundles folder)")
+    ref.add_argument("--workdir", default="var/conformance-reference", help="where the run keeps its TEST PKI and "
+                     "databases")
+    ref.add_argument("--reports", metavar="DIR", help="write <role>.junit.xml and <role>.html there")
+    ref.add_argument("--quiet", action="store_true", help="no live view (the last lines and the exit code still tell)")
+    ref.set_defaults(func=_reference)
 
     src = sub.add_parser("source", help="the suite plays target and Traffic Center; drives your documentRequest "
                          "endpoint")
@@ -318,6 +439,9 @@ def add_parser(subparsers) -> None:
     src.add_argument("--other-cert", help="a second certificate your system trusts, of another OIN (another "
                      "vendor): for OSO-BRON-ANDERE-LEVERANCIER (default: the suite's own TEST PKI has one)")
     src.add_argument("--other-key", help="its private key (PEM; default: in --other-cert's file)")
+    src.add_argument("--bad-certs", metavar="DIR", help="certificates of a CA your system trusts that it must "
+                     "refuse, with their keys: expired, not-yet-valid, revoked, no-signing (<kind>.cert.pem, "
+                     "<kind>.key.pem); default: made in the suite's own TEST PKI (none with --cert)")
     src.add_argument("--pupil-zonder-inzage", metavar="BSN", help="a pupil whose PO dossier is ready, no inzage")
     src.add_argument("--pupil-zonder-toestemming", metavar="BSN", help="a pupil whose VO-VO dossier is ready, no "
                      "toestemming")

@@ -10,7 +10,7 @@ scenarios a vendor's target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..wsse.errors import RULES as WUS_RULES
 
@@ -57,6 +57,9 @@ class Scenario:
     sends: str
     expects: str
     fix: str
+    # hostile scenarios: the refusals that count as "for the probed reason", besides a Fault naming one of
+    # ``rules``: standard fault codes as Clark names ({namespace}local) and Digikoppeling codes ("0005")
+    accepts: tuple[str, ...] = ()
 
     def __post_init__(self):
         unknown = [r for r in self.rules if r not in RULE_TEXTS]
@@ -66,16 +69,35 @@ class Scenario:
             raise ValueError(f"{self.id}: bad severity or role")
 
 
-def _s(id, title, rules, severity, sends, expects, fix, role=SOURCE) -> Scenario:  # noqa: A002 - the catalogue's word
-    return Scenario(id, role, title, tuple(rules.split()), severity, sends, expects, fix)
+def _s(id, title, rules, severity, sends, expects, fix, role=SOURCE, accepts=()) -> Scenario:  # noqa: A002
+    return Scenario(id, role, title, tuple(rules.split()), severity, sends, expects, fix, tuple(accepts))
+
+
+def _code(namespace: str, local: str) -> str:
+    return f"{{{namespace}}}{local}"
+
+
+_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+_WSA = "http://www.w3.org/2005/08/addressing"
+_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+INVALID_SECURITY, FAILED_CHECK = _code(_WSSE, "InvalidSecurity"), _code(_WSSE, "FailedCheck")
+FAILED_AUTHENTICATION, INVALID_TOKEN = _code(_WSSE, "FailedAuthentication"), _code(_WSSE, "InvalidSecurityToken")
+UNSUPPORTED_ALGORITHM, MESSAGE_EXPIRED = _code(_WSSE, "UnsupportedAlgorithm"), _code(_WSU, "MessageExpired")
+DESTINATION_UNREACHABLE = _code(_WSA, "DestinationUnreachable")
+INVALID_ADDRESSING = _code(_WSA, "InvalidAddressingHeader")
+ADDRESSING_REQUIRED = _code(_WSA, "MessageAddressingHeaderRequired")
+ACTION_MISMATCH, ACTION_NOT_SUPPORTED = _code(_WSA, "ActionMismatch"), _code(_WSA, "ActionNotSupported")
+SOAP_CLIENT = _code(_SOAP, "Client")
 
 
 _HAPPY_FIX = ("Prepare (klaarzetten) the test pupil's dossier in your system with the state the suite lists, make "
               "sure your aanleverpunt matches the zoeksleutel with the chain key (docs/zoeksleutel.md), and check the "
               "evidence: the result code your system answered says why it did not release.")
-_FAULT_FIX = ("Verify every request from its raw bytes before anything else (wus-profile.md, 'What a receiver checks, "
-              "in order') and answer a refusal with a SOAP 1.1 Fault; never hand an unverified request to the code "
-              "that looks up pupils.")
+_FAULT_FIX = ("Verify every request from its raw bytes before anything else (docs/faults.md, 'What a receiver checks, "
+              "in order') and answer a refusal with a SOAP 1.1 Fault whose faultcode is the standard one for the "
+              "failed check and whose reason names the rule (docs/faults.md); never hand an unverified request to "
+              "the code that looks up pupils.")
 
 SOURCE_SCENARIOS: tuple[Scenario, ...] = (
     # ---- happy paths, one per test pupil type
@@ -129,7 +151,7 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "wsa:RelatesTo = the wsa:MessageID of the suite's request",
        "Copy the request's wsa:MessageID into the response's wsa:RelatesTo."),
     _s("WUS-WSA-RESPONSE-HEADERS", "a response carries its own Action and a fresh MessageID", "WSA-ACTION "
-       "WSA-MESSAGEID", SHOULD, "the documentRequests of the happy paths",
+       "WSA-MESSAGEID", MUST, "the documentRequests of the happy paths",
        "wsa:Action http://xml.kennisnet.nl/schemas/Overstapservice/20200910/documentResponse; a wsa:MessageID "
        "(absolute URI) used only once",
        "Set the output action of the WSDL (wsam:Action) and a new urn:uuid MessageID on every response."),
@@ -145,6 +167,11 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "(identity, release, attachments); its overdrachtsoort and source school fit the transfer",
        "Run `oso-gateway validate` on the dossier your system builds; the evidence lists each finding with its rule "
        "id and XPath."),
+    _s("OSO-BRON-DOSSIER-LEERLING", "the dossier released is the dossier of the pupil asked for",
+       "OSO-STAP4 OSO-DOSSIER", MUST, "the happy-path documentRequests",
+       "the leerling's bsn (or onderwijsnummer) in each released dossier is the PGN the zoeksleutel was made from",
+       "Match the pupil by zoeksleutel and pgnfrag (docs/zoeksleutel.md) and release only that pupil's dossier; never "
+       "fall back to a pupil that matches part of it."),
     _s("OSO-BRON-CATEGORIE-UITLEVERING", "no data of a VERBODEN or OPT-UIT category is released",
        "OSO-CATEGORIE", MUST, "the happy-path documentRequests (the test dossiers mark categories VERBODEN)",
        "no element of a category marked VERBODEN / OPT-UIT in metadata/categorie_uitlevering",
@@ -162,6 +189,19 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "a documentRequest for a ready pupil in a session the TC opened for another pupil (the TC answers "
        "SessieAfwijkend)", "no dossier in the answer",
        "Stop at a sessiecontrole result other than Geslaagd: release nothing and answer the TC's result code."),
+    _s("OSO-BRON-SESSIECONTROLE-PER-REQUEST", "sessiecontrole is made for every request, not remembered per session",
+       "OSO-STAP3 OSO-RESULTAAT", MUST,
+       "after the PO-PO pupil's dossier was released, the suite (as target) closes that session at its TC with "
+       "afmelding and sends a new documentRequest in the same session",
+       "a new sessiecontroleRequest reaches the TC for this request; resultaat SessieReedsAfgemeld, no dossier",
+       "Call sessiecontroleRequest for every documentRequest, also for a session you served before: a session can be "
+       "closed or expire at the TC at any moment."),
+    _s("OSO-BRON-TC-ANSWER-VERIFIED", "a source believes only a TC answer that verifies", "OSO-STAP3 WB013", MUST,
+       "a documentRequest for the PO-PO pupil in a session opened for another pupil; the suite's TC answers the "
+       "vendor's sessiecontrole with SessieAfwijkend, and 'Geslaagd' is written over it after signing",
+       "no dossier: the answer's digest does not match, so the source does not act on it",
+       "Verify every answer of the TC like any message (signature, coverage, RelatesTo, SignatureConfirmation, the "
+       "TC's certificate) before you read its resultaat; an answer that does not verify is no answer."),
     _s("OSO-BRON-SESSIE-AFWIJKEND", "a session mismatch is answered SessieAfwijkend", "OSO-STAP3 OSO-RESULTAAT",
        MUST, "the same request as OSO-BRON-SESSIECONTROLE-HONOURED", "resultaat SessieAfwijkend, no dossier",
        "Pass the TC's result code on in the documentResponse's resultaat."),
@@ -173,7 +213,7 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "After sessiecontrole, compare the documentRequest's verified signer with the vendor registered for its "
        "doelRouteringsKenmerk (the suite's OSR-style register names it) and release nothing to anyone else."),
     _s("OSO-BRON-SESSIE-ONBEKEND", "an unknown session is answered SessieOnbekend", "OSO-STAP3 OSO-RESULTAAT",
-       SHOULD, "a documentRequest with a sessieId the TC never issued",
+       MUST, "a documentRequest with a sessieId the TC never issued",
        "resultaat SessieOnbekend, no dossier",
        "Pass the TC's result code on in the documentResponse's resultaat."),
     # ---- release rules and result codes
@@ -192,7 +232,7 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "resultaat LeerlinginfoNietOpvraagbaar, no dossier",
        "Release a VO-VO dossier only after toestemming is recorded; otherwise answer LeerlinginfoNietOpvraagbaar."),
     _s("OSO-BRON-VERZAMELDATUM", "a dossierVerzameldatum in the future is answered VerzameldatumNietBereikt",
-       "OSO-STAP4 OSO-RESULTAAT", SHOULD,
+       "OSO-STAP4 OSO-RESULTAAT", MUST,
        "a documentRequest for the PO-PO pupil with dossierVerzameldatum a year from now",
        "resultaat VerzameldatumNietBereikt, no dossier",
        "Compare the requested dossierVerzameldatum with the date the dossier was gathered."),
@@ -251,13 +291,111 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "a SOAP Fault (wsse:FailedAuthentication)",
        "Bind the sender to the signing certificate: the OIN in wsa:From must be the certificate's OIN."),
     _s("WUS-WS002-SOAPACTION-MISMATCH", "a request whose SOAPAction differs from wsa:Action is refused", "WS002",
-       SHOULD, "a signed PO-PO request sent with the HTTP header SOAPAction: \"urn:other\"",
+       MUST, "a signed PO-PO request sent with the HTTP header SOAPAction: \"urn:other\"",
        "a SOAP Fault (Digikoppeling 0003)", "Refuse a SOAPAction that is neither empty nor equal to wsa:Action."),
-    _s("WUS-FAULT-SIGNED", "refusals are signed Faults that name the rule", "WB003 WB014", SHOULD,
+    _s("WUS-R1008-REQUEST-DTD", "a request with a DTD is refused", "R1008", MUST,
+       "the signed PO-PO request with an internal DOCTYPE declaring an entity in front of the Envelope",
+       "a SOAP Fault (soapenv:Client, Digikoppeling 0001), before anything is read",
+       "Parse with DTDs, entities and external references refused (lxml: resolve_entities=False, no_network=True; "
+       "refuse a DOCTYPE outright: WS-I BP R1008)."),
+    _s("WUS-WB004-TIMESTAMP-UNSIGNED", "a request whose signature does not cover the Timestamp is refused", "WB004",
+       MUST, "a PO-PO request validly signed over everything but the wsu:Timestamp",
+       "a SOAP Fault (wsse:InvalidSecurity)",
+       "Require a reference to the Timestamp: an unsigned Timestamp can be refreshed by anyone, and replay with it."),
+    _s("WUS-WB004-MESSAGEID-UNSIGNED", "a request whose signature does not cover wsa:MessageID is refused",
+       "WB004 WSA-MESSAGEID", MUST, "a PO-PO request validly signed over everything but wsa:MessageID",
+       "a SOAP Fault (wsse:InvalidSecurity)",
+       "Require a reference to every WS-Addressing header: an unsigned MessageID defeats replay detection."),
+    _s("WUS-WB004-ACTION-UNSIGNED", "a request whose signature does not cover wsa:Action is refused",
+       "WB004 WSA-ACTION", MUST, "a PO-PO request validly signed over everything but wsa:Action",
+       "a SOAP Fault (wsse:InvalidSecurity)", "Require a reference to every WS-Addressing header, wsa:Action too."),
+    _s("WUS-WB004-FROM-UNSIGNED", "a request whose signature does not cover wsa:From is refused", "WB004 WSA-FROM",
+       MUST, "a PO-PO request validly signed over everything but wsa:From (present, with the signer's OIN)",
+       "a SOAP Fault (wsse:InvalidSecurity)",
+       "Require a reference to every WS-Addressing header that is present, wsa:From too."),
+    _s("WUS-WB002-NO-TIMESTAMP", "a request without a Timestamp is refused", "WB002", MUST,
+       "a PO-PO request validly signed, without wsu:Timestamp", "a SOAP Fault (wsse:InvalidSecurity)",
+       "Require one wsu:Timestamp with Created in wsse:Security (WSS4J: the Timestamp action is required)."),
+    _s("WUS-WB002-REQUEST-FUTURE", "a request whose Timestamp lies in the future is refused", "WB002", MUST,
+       "a PO-PO request signed with Created an hour ahead", "a SOAP Fault (wsu:MessageExpired)",
+       "Allow a stated clock skew (60 s) for Created in the future, no more (WSS4J: futureTimeToLive)."),
+    _s("WUS-PKI002-CERT-EXPIRED", "a request signed with an expired certificate is refused", "PKI002", MUST,
+       "a PO-PO request signed with a certificate of the suite's trusted CA that expired yesterday",
+       "a SOAP Fault (wsse:FailedAuthentication, Digikoppeling 0002)",
+       "Check the signing certificate's validity period at the time of receipt, not only its chain."),
+    _s("WUS-PKI002-CERT-NOT-YET-VALID", "a request signed with a certificate not yet valid is refused", "PKI002",
+       MUST, "a PO-PO request signed with a certificate of the suite's trusted CA valid from next month",
+       "a SOAP Fault (wsse:FailedAuthentication, Digikoppeling 0002)",
+       "Check notBefore as well as notAfter of the signing certificate."),
+    _s("WUS-PKI002-CERT-REVOKED", "a request signed with a revoked certificate is refused", "PKI002", MUST,
+       "a PO-PO request signed with a certificate of the suite's trusted CA that its CRL lists as revoked",
+       "a SOAP Fault (wsse:FailedAuthentication, Digikoppeling 0002)",
+       "Load the CRLs of every CA you trust (the suite's crl.pem too), refuse a certificate they list, reload them "
+       "when they change, and refuse (fail closed) when a CA's CRL is missing or out of date."),
+    _s("WUS-GW-KEYUSAGE-CERT", "a request signed with a certificate not meant for signing is refused",
+       "GW-KEYUSAGE PKI002", MUST,
+       "a PO-PO request signed with a certificate of the suite's trusted CA whose keyUsage lacks digitalSignature",
+       "a SOAP Fault (wsse:FailedAuthentication)",
+       "Check the signing certificate's keyUsage: digitalSignature (or nonRepudiation) must be set."),
+    _s("WUS-WSA-ACTION-WRONG", "a request whose wsa:Action names another operation is refused", "WSA-ACTION", MUST,
+       "a signed documentRequest whose wsa:Action (and SOAPAction) is the documentResponse action",
+       "a SOAP Fault (wsa:ActionNotSupported or wsa:InvalidAddressingHeader, Digikoppeling 0006)",
+       "Bind wsa:Action to the operation of the Body's element: dispatch on the Body, then compare the Action."),
+    _s("WUS-WSA-MESSAGEID-MISSING", "a request without wsa:MessageID is refused", "WSA-MESSAGEID", MUST,
+       "a PO-PO request validly signed without wsa:MessageID",
+       "a SOAP Fault (wsa:MessageAddressingHeaderRequired, Digikoppeling 0007)",
+       "Require wsa:MessageID (an absolute URI) on every request: without it replay cannot be detected."),
+    _s("WUS-GW-XSD-REQUEST", "a request that breaks the published contract is refused", "GW-XSD", MUST,
+       "a validly signed documentRequest with an element the contract does not know",
+       "a SOAP Fault (soapenv:Client, Digikoppeling 0004), no documentResponse",
+       "Validate the Body against xsd/overstapservice-20200910.xsd after verification and before the business rules; "
+       "answer a Fault for a request that breaks it (a result code is for requests the chain's rules refuse)."),
+    _s("WUS-FAULT-SIGNED", "refusals are signed Faults that name the rule", "WB003 WB014", MUST,
        "the hostile requests above",
        "each Fault is signed by the vendor (RelatesTo and SignatureConfirmation where the request could be read)",
        "Sign Faults like any response, with a reason that names the failed rule and leaks nothing."),
+    _s("WUS-FAULT-QUALITY", "each refusal carries the standard fault code of its check and names the rule",
+       "WB003 WB013", MUST, "the hostile requests above",
+       "each Fault's faultcode is a standard code of the failed check (wsse:FailedCheck for a digest, "
+       "wsu:MessageExpired for a Timestamp, …: docs/faults.md) and its faultstring or detail names the rule "
+       "(its id, e.g. WB013, or its Digikoppeling code)",
+       "Map each check to its fault code and put the rule id in the reason (docs/faults.md lists both); a generic "
+       "soap:Server 'error' tells the sender nothing it can fix."),
 )
+
+# What counts as a refusal "for the probed reason" of each hostile scenario, besides a Fault that names one of the
+# scenario's rules: the standard fault codes (and Digikoppeling codes) a careful WS-Security stack answers for that
+# check. A Fault that names another rule, or carries another code and names none, is "refused for another reason".
+REFUSALS: dict[str, tuple[str, ...]] = {
+    "WUS-WB003-REQUEST-UNSIGNED": (INVALID_SECURITY,),
+    "WUS-WB013-REQUEST-TAMPERED": (FAILED_CHECK,),
+    "WUS-WB004-BODY-UNSIGNED": (INVALID_SECURITY,),
+    "WUS-WB004-TO-UNSIGNED": (INVALID_SECURITY,),
+    "WUS-WB004-REQUEST-WRAPPED": (INVALID_SECURITY, FAILED_CHECK, INVALID_ADDRESSING),
+    "WUS-WB002-REQUEST-EXPIRED": (MESSAGE_EXPIRED,),
+    "WUS-GW-REPLAY-REQUEST": (INVALID_SECURITY,),
+    "WUS-WSA-TO-WRONG": (DESTINATION_UNREACHABLE, INVALID_ADDRESSING, "0005"),
+    "WUS-PKI002-UNTRUSTED-CERT": (FAILED_AUTHENTICATION, INVALID_TOKEN, "0002"),
+    "WUS-SIGN003-REQUEST-SHA1": (UNSUPPORTED_ALGORITHM, INVALID_SECURITY),
+    "WUS-PKI001-FROM-MISMATCH": (FAILED_AUTHENTICATION, INVALID_ADDRESSING, "0002"),
+    "WUS-WS002-SOAPACTION-MISMATCH": (ACTION_MISMATCH, INVALID_ADDRESSING, "0003"),
+    "WUS-R1008-REQUEST-DTD": (SOAP_CLIENT, "0001"),
+    "WUS-WB004-TIMESTAMP-UNSIGNED": (INVALID_SECURITY,),
+    "WUS-WB004-MESSAGEID-UNSIGNED": (INVALID_SECURITY,),
+    "WUS-WB004-ACTION-UNSIGNED": (INVALID_SECURITY,),
+    "WUS-WB004-FROM-UNSIGNED": (INVALID_SECURITY,),
+    "WUS-WB002-NO-TIMESTAMP": (INVALID_SECURITY,),
+    "WUS-WB002-REQUEST-FUTURE": (MESSAGE_EXPIRED, INVALID_SECURITY),
+    "WUS-PKI002-CERT-EXPIRED": (FAILED_AUTHENTICATION, INVALID_TOKEN, "0002"),
+    "WUS-PKI002-CERT-NOT-YET-VALID": (FAILED_AUTHENTICATION, INVALID_TOKEN, "0002"),
+    "WUS-PKI002-CERT-REVOKED": (FAILED_AUTHENTICATION, INVALID_TOKEN, "0002"),
+    "WUS-GW-KEYUSAGE-CERT": (FAILED_AUTHENTICATION, INVALID_TOKEN, "0002"),
+    "WUS-WSA-ACTION-WRONG": (ACTION_NOT_SUPPORTED, INVALID_ADDRESSING, "0006"),
+    "WUS-WSA-MESSAGEID-MISSING": (ADDRESSING_REQUIRED, INVALID_ADDRESSING, "0007"),
+    "WUS-GW-XSD-REQUEST": (SOAP_CLIENT, "0004"),
+}
+SOURCE_SCENARIOS = tuple(replace(sc, accepts=REFUSALS[sc.id]) if sc.id in REFUSALS else sc
+                         for sc in SOURCE_SCENARIOS)
 
 TARGET_SCENARIOS: tuple[Scenario, ...] = (
     _s("OSO-DOEL-TRANSFERS-SEEN", "every transfer the suite asked for was run", "OSO-STAP1 OSO-STAP2", MUST,

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -47,6 +48,8 @@ class Answer:
     parse_error: str | None = None
     is_fault: bool = False
     fault: dict = field(default_factory=dict)
+    fault_code: str | None = None  # the faultcode as a Clark name ({namespace}local), its prefix resolved
+    fault_text: str = ""  # faultstring and every text of the detail: where a Fault may name its rule
     payload: str | None = None  # the Body child's local name
     resultaat: str | None = None
     dossier: bytes | None = None  # the released dossier (the one child of <dossier>), serialised
@@ -209,6 +212,47 @@ def _signature_parts(answer: Answer, root: etree._Element, header: etree._Elemen
     answer.certificate = cert
 
 
+def _fault_code(fault: etree._Element) -> str | None:
+    """The Fault's faultcode as a Clark name: its prefix resolved where the faultcode element stands."""
+    el = fault.find("faultcode")
+    text = (el.text or "").strip() if el is not None else ""
+    if not text:
+        return None
+    prefix, _, local = text.rpartition(":")
+    namespace = el.nsmap.get(prefix or None)
+    return f"{{{namespace}}}{local}" if namespace else text
+
+
+_RULE_TOKEN = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*")
+
+
+def rules_named(answer: Answer, known) -> set[str]:
+    """The rule ids of ``known`` that a Fault names in its faultstring or detail."""
+    return {t for t in _RULE_TOKEN.findall(answer.fault_text) if t in known}
+
+
+_DK_TOKEN = re.compile(r"(?<![0-9])00[0-9]{2}(?![0-9])")
+
+
+def other_reason(scenario, answer: Answer, known) -> str | None:
+    """Why a Fault is NOT a refusal for the reason ``scenario`` probes, or None when it is: the Fault names one of
+    the scenario's rules, or (naming no rule of ``known``) carries one of the fault or Digikoppeling codes the
+    scenario accepts."""
+    named = rules_named(answer, known)
+    if named & set(scenario.rules):
+        return None
+    code = answer.fault_code or "no faultcode"
+    if named:
+        return (f"refused for another reason: the Fault names {', '.join(sorted(named))}, not "
+                f"{' or '.join(scenario.rules)} ({code})")
+    dk = set(_DK_TOKEN.findall(answer.fault_text))
+    if answer.fault_code in scenario.accepts or dk & set(scenario.accepts):
+        return None
+    expected = [a for a in scenario.accepts]
+    return (f"refused for another reason: faultcode {code} names no rule of the probe "
+            f"({' or '.join(scenario.rules)}) and is not {' or '.join(expected) or 'a code the probe accepts'}")
+
+
 def read_answer(data: bytes, *, status: int | None = None, request_message_id: str | None = None,
                 request_signature_value: str | None = None, trust: TrustStore | None = None,
                 vendor_oin: str | None = None, check_contract: bool = False) -> Answer:
@@ -232,6 +276,8 @@ def read_answer(data: bytes, *, status: int | None = None, request_message_id: s
         answer.is_fault = payload.tag == _q(ns.SOAP11, "Fault")
         if answer.is_fault:
             answer.fault = read_fault(payload)
+            answer.fault_code = _fault_code(payload)
+            answer.fault_text = " ".join(t.strip() for t in payload.itertext() if t and t.strip())
         elif payload.tag == _q(OSO_NS, "documentResponse"):
             answer.resultaat = _text(payload.find(_q(OSO_NS, "resultaat")))
             holder = payload.find(_q(OSO_NS, "dossier"))

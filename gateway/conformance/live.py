@@ -79,6 +79,8 @@ class LiveView:
             self.console.print(f"   fix: {r.scenario.fix}", style="dim", highlight=False, soft_wrap=True)
         for path in outputs:
             self.console.print(f"report: {path}", highlight=False)
-        verdict = "PASSED: every must holds" if report.exit_code == 0 else "FAILED: a must does not hold"
-        self.console.print(f"[{'green' if report.exit_code == 0 else 'bold red'}]{verdict}[/] "
-                           f"({report.duration_s:.1f} s)", highlight=False)
+        for r in report.unjudged_musts:
+            self.console.print(f"[{_STYLE[r.verdict]}]{r.scenario.id}[/] (must, not judged): "
+                               f"{redact_text(r.finding, self.secrets)}", highlight=False, soft_wrap=True)
+        self.console.print(f"[{'green' if report.exit_code == 0 else 'bold red'}]{report.headline}[/] "
+                           f"({report.duration_s:.1f} s)", highlight=False, soft_wrap=True)

@@ -229,3 +229,44 @@ def drop_confirmation(data: bytes, key) -> bytes:
             ref.getparent().remove(ref)
         conf.getparent().remove(conf)
     return to_bytes(resign(root, key))
+
+
+def drop_timestamp(data: bytes, key) -> bytes:
+    """Remove the wsu:Timestamp (and its reference) and re-sign with ``key``: a signed message without one (WB002)."""
+    root = tree(data)
+    ts = one(root, "//wsse:Security/wsu:Timestamp")
+    ident = ts.get(WSU_ID)
+    for ref in xp(root, "//ds:SignedInfo/ds:Reference[@URI=$uri]", uri="#" + (ident or "")):
+        ref.getparent().remove(ref)
+    ts.getparent().remove(ts)
+    return to_bytes(resign(root, key))
+
+
+def drop_header(data: bytes, name: str, key) -> bytes:
+    """Remove a wsa header (``"MessageID"``, …) and its reference, and re-sign with ``key``."""
+    root = tree(data)
+    el = wsa_header(root, name)
+    ident = el.get(WSU_ID)
+    for ref in xp(root, "//ds:SignedInfo/ds:Reference[@URI=$uri]", uri="#" + (ident or "")):
+        ref.getparent().remove(ref)
+    el.getparent().remove(el)
+    return to_bytes(resign(root, key))
+
+
+def with_doctype(data: bytes) -> bytes:
+    """The message with an internal DTD declaring an entity before the Envelope (not used: R1008 refuses any DTD)."""
+    root = tree(data)
+    body_bytes = etree.tostring(root, encoding="UTF-8")
+    name = etree.QName(root).localname
+    prefix = root.prefix + ":" if root.prefix else ""
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE ' + (prefix + name).encode()
+            + b' [<!ENTITY oso "overstap">]>\n' + body_bytes)
+
+
+def add_payload_element(data: bytes, local: str, text: str, key) -> bytes:
+    """Append an element of the payload's namespace that the contract does not know to the Body's child, and
+    re-sign with ``key``: a validly signed request that breaks the published XSD (GW-XSD)."""
+    root = tree(data)
+    payload = body(root)[0]
+    etree.SubElement(payload, q(etree.QName(payload).namespace, local)).text = text
+    return to_bytes(resign(root, key))

@@ -34,6 +34,8 @@ def junit_xml(report: RunReport) -> bytes:
         time=f"{report.duration_s:.3f}",
         timestamp=report.started.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
     props = etree.SubElement(suite, "properties")
+    etree.SubElement(props, "property", name="outcome", value=report.outcome)
+    etree.SubElement(props, "property", name="headline", value=redact_text(report.headline, s))
     for k, v in report.context.items():
         etree.SubElement(props, "property", name=k, value=redact_text(str(v), s))
     for r in report.results:
@@ -155,8 +157,7 @@ def html_report(report: RunReport) -> str:
         for r in ordered)
     notes = "".join(f"<li>{_e(n)}</li>" for n in report.notes)
     ok = report.exit_code == 0
-    verdict = ("<span class=exit-ok>PASSED — every must holds</span>" if ok
-               else "<span class=exit-bad>FAILED — at least one must does not hold</span>")
+    verdict = f"<span class={'exit-ok' if ok else 'exit-bad'}>{_e(report.headline.replace(': ', ' — ', 1))}</span>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>OSO conformance report — {_e(report.role)}</title><style>{_CSS}</style></head>

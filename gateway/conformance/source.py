@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -26,9 +26,9 @@ from ..oso import zoeksleutel as zs
 from ..oso.register import Aanleverpunt, School, Sector, Vendor
 from ..wsse import Credentials, TrustStore, sign_envelope
 from . import mutations
-from .catalogue import SOURCE
+from .catalogue import FAILED_AUTHENTICATION, INVALID_TOKEN, RULE_TEXTS, SOURCE
 from .evidence import HttpExchange, find_pgns, without_dossier
-from .judge import Answer, read_answer
+from .judge import Answer, other_reason, read_answer, rules_named
 from .live import LiveView
 from .results import ERROR, FAILED, NOT_APPLICABLE, PASSED, Result, RunReport
 from .serving import TlsSettings
@@ -95,6 +95,11 @@ class SourceOptions:
     untrusted: Credentials | None = None  # credentials from a CA the vendor does not trust (made when None)
     other_cert: str | None = None  # a second TRUSTED certificate of another OIN (another vendor), and its key: it
     other_key: str | None = None  # signs one request, and is the TLS client certificate for it on https
+    waived: frozenset[str] = frozenset()  # musts whose "not applicable" the vendor accepts (--waive)
+    # certificates of the suite's trusted CA that a receiver must refuse, by kind (BAD_CERTS): without one, its
+    # scenario is not applicable
+    bad_certs: dict = field(default_factory=dict)
+    suite_ca: str | None = None  # the CA file of the suite's own TEST PKI (named in the preflight's advice)
 
 
 @dataclass
@@ -121,7 +126,7 @@ def _untrusted_credentials(workdir: Path, oin: str) -> Credentials:
 
     folder = workdir / "untrusted-pki"
     if not (folder / "gateway.cert.pem").exists():
-        party = init_pki(folder, gateway_oin=oin)
+        party = init_pki(folder, gateway_oin=oin, label="OSO Conformance Untrusted")
         return Credentials.from_files(party.cert_path, party.key_path)
     return Credentials.from_files(folder / "gateway.cert.pem", folder / "gateway.key.pem")
 
@@ -226,7 +231,8 @@ class SourceSuite:
     def sign(self, envelope: bytes, *, creds: Credentials | None = None, to: str | None = None, **kw):
         creds = creds or self.creds
         kw.setdefault("from_oin", creds.oin)
-        signed = sign_envelope(envelope, creds, to=to or self.o.endpoint, action=AP_ACTION, **kw)
+        kw.setdefault("action", AP_ACTION)
+        signed = sign_envelope(envelope, creds, to=to or self.o.endpoint, **kw)
         return signed.to_bytes(), signed.message_id, signed.signature_value
 
     def post(self, label: str, data: bytes, *, soap_action: str = AP_ACTION, http=None) -> HttpExchange:
@@ -277,24 +283,81 @@ class SourceSuite:
 
     # ---------------------------------------------------------------------------------------------- the run
     def exchange_all(self) -> None:
+        """The pupils' requests, the preflight over their answers (``PreflightFailed``), then every other request."""
+        self.exchange_pupils()
+        self.preflight()
+        self.exchange_rest()
+
+    def exchange_pupils(self) -> None:
+        """One documentRequest per test pupil the vendor prepared: the happy paths and the pupils whose dossier is
+        withheld. Their answers are what the preflight judges."""
         p, o = self.o.pupils, self.o
-        key = self.creds.private_key
-        planned = 20 + sum(x is not None for x in (p.zonder_inzage, p.zonder_toestemming, self.other))
+        planned = 33 + len(self.o.bad_certs) + sum(x is not None for x in (p.zonder_inzage, p.zonder_toestemming,
+                                                                             self.other))
         self.view.begin("documentRequests to the vendor", planned)
-        happy = self._request("happy-popo", "PO-PO test pupil", p.popo, DOEL_PO)
+        self._request("happy-popo", "PO-PO test pupil", p.popo, DOEL_PO)
         self._request("happy-vovo", "VO-VO test pupil", p.vovo, DOEL_VO)
         self._request("happy-binnenbrin", "binnen-BRIN test pupil", p.binnenbrin, o.brin, overdrachtsoort=BINNENBRIN)
         self._request("geweigerd", "LeveringGeweigerd test pupil", p.geweigerd, DOEL_PO)
-        self._request("leerling-onbekend", "a pupil the source does not know", p.onbekend, DOEL_PO)
         if p.zonder_inzage:
             self._request("zonder-inzage", "PO dossier without inzage", p.zonder_inzage, DOEL_PO)
         if p.zonder_toestemming:
             self._request("zonder-toestemming", "VO-VO dossier without toestemming", p.zonder_toestemming, DOEL_VO)
+
+    def preflight(self) -> None:
+        """Before any scenario is judged: the endpoint answers, the vendor accepts the suite's signed requests, the
+        suite trusts the vendor's signing certificate, and every test pupil exists. Raises ``PreflightFailed`` with
+        one line saying what to fix; the scenarios then judge defects, not a set-up that was never made."""
+        suite_ca = self.o.suite_ca or f"the CA that issued {self.o.cert}"
+        for probe in [pr for pr in self.probes if pr.name in _PUPIL_PROBES]:
+            ex, a = probe.exchange, probe.answer
+            if ex.error:
+                raise PreflightFailed(f"the endpoint {self.o.endpoint} does not answer: {ex.error[:200]}")
+            if a is None or a.parse_error:
+                raise PreflightFailed(f"the endpoint {self.o.endpoint} answered HTTP {ex.status}, not a SOAP message "
+                                      f"({a.parse_error if a else 'no answer'}): is it your aanleverpunt's "
+                                      "documentRequest URL?")
+            if a.is_fault:
+                named = rules_named(a, RULE_TEXTS)
+                if named & {"PKI002", "PKI001", "WT001"} or a.fault_code in _TRUST_CODES or "0002" in a.fault_text:
+                    raise PreflightFailed(f"your system refused the suite's signed request as not trusted "
+                                          f"({a.fault_code}: {(a.fault.get('faultstring') or '')[:120]}): add "
+                                          f"{suite_ca} (OIN {self.creds.oin}) to its trust anchors")
+                raise PreflightFailed(f"your system answered the suite's signed documentRequest for the "
+                                      f"{probe.purpose} with a Fault ({a.fault_code}: "
+                                      f"{(a.fault.get('faultstring') or '')[:160]}); it must answer a "
+                                      "documentResponse (run with --html to see the messages)")
+            if a.certificate is not None and a.certificate_problem:
+                raise PreflightFailed(f"the answer to the {probe.purpose} is signed with a certificate the suite "
+                                      f"cannot accept ({a.certificate_problem[:160]}): give --ca the CA that issued "
+                                      f"your signing certificate, and --vendor-oin its OIN")
+            if a.resultaat == "LeerlingOnbekend":
+                raise PreflightFailed(f"the {probe.purpose} is not in your system (it answered LeerlingOnbekend): "
+                                      "prepare the test pupils of docs/conformance.md, and compute zoeksleutels with "
+                                      "the chain key the suite printed (docs/zoeksleutel.md)")
+
+    def exchange_rest(self) -> None:
+        p, o = self.o.pupils, self.o
+        key = self.creds.private_key
+        happy = self.probe("happy-popo")
+        self._request("leerling-onbekend", "a pupil the source does not know", p.onbekend, DOEL_PO)
+        # the TC check is made for every request: the session the PO-PO pupil's dossier was released in is closed
+        # at the TC, then asked again (a new message): a source that remembered "Geslaagd" releases it once more
+        self.tc.close_session(happy.sessie_id, self.creds.oin, bron_routeringskenmerk=o.routeringskenmerk)
+        self._request("na-afmelding", "a session the target closed at the TC", p.popo, DOEL_PO,
+                      sessie_id=happy.sessie_id)
         self._request("verzameldatum", "dossierVerzameldatum a year ahead", p.popo, DOEL_PO,
                       verzameldatum=datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=365))
         self._request("sessie-afwijkend", "session opened for another pupil", p.popo, DOEL_PO, sessie_pgn=p.onbekend)
         self._request("sessie-onbekend", "a sessieId the TC never issued", p.popo, DOEL_PO,
                       sessie_id=str(uuid.uuid4()))
+        forged = self._session(p.onbekend, DOEL_PO)  # the TC will say SessieAfwijkend, changed to Geslaagd in transit
+        self.tc.forger.sessies.add(forged)
+        try:
+            self._request("tc-antwoord-vervalst", "the TC's answer changed in transit", p.popo, DOEL_PO,
+                          sessie_id=forged)
+        finally:
+            self.tc.forger.sessies.discard(forged)
         if self.other is not None:  # over https its TLS client certificate is the other vendor's too (WT001)
             http = self._http_session(o.other_cert, o.other_key) if o.tls_client_cert else None
             try:
@@ -334,6 +397,24 @@ class SourceSuite:
                       from_oin=OTHER_OIN)
         self._request("soapaction-mismatch", "SOAPAction differs from wsa:Action", p.popo, DOEL_PO, hostile=True,
                       soap_action=f"{contracts.OSO_NS}/iets-anders")
+        # ---- every other check of a receiver (docs/faults.md, in order)
+        self._request("dtd", "a DOCTYPE with an entity", p.popo, DOEL_PO, hostile=True, mutate=mutations.with_doctype)
+        for name in ("Timestamp", "MessageID", "Action", "From"):
+            self._request(f"{name.lower()}-unsigned", f"signature without {name}", p.popo, DOEL_PO, hostile=True,
+                          mutate=lambda d, name=name: mutations.drop_reference_to(d, name, key))
+        self._request("no-timestamp", "no wsu:Timestamp", p.popo, DOEL_PO, hostile=True,
+                      mutate=lambda d: mutations.drop_timestamp(d, key))
+        self._request("future", "Timestamp an hour ahead", p.popo, DOEL_PO, hostile=True,
+                      now=datetime.now(timezone.utc) + timedelta(hours=1))
+        for kind, creds in self.o.bad_certs.items():
+            self._request(f"cert-{kind}", f"a {kind} certificate of a trusted CA", p.popo, DOEL_PO, hostile=True,
+                          creds=creds)
+        self._request("action-other", "wsa:Action of another operation", p.popo, DOEL_PO, hostile=True,
+                      action=AP_RESPONSE_ACTION, soap_action=AP_RESPONSE_ACTION)
+        self._request("messageid-missing", "no wsa:MessageID", p.popo, DOEL_PO, hostile=True,
+                      mutate=lambda d: mutations.drop_header(d, "MessageID", key))
+        self._request("schema", "an element the contract does not know", p.popo, DOEL_PO, hostile=True,
+                      mutate=lambda d: mutations.add_payload_element(d, "opmerking", "vrije tekst", key))
         self.view.end()
 
     def run(self) -> RunReport:
@@ -341,7 +422,7 @@ class SourceSuite:
             "under test": self.o.endpoint, "vendor OIN": self.o.vendor_oin,
             "routeringskenmerk": self.o.routeringskenmerk, "BRIN": self.o.brin,
             "suite Traffic Center": self.tc.url, "suite OSR": self.osr_url, "suite OIN": self.creds.oin},
-            secrets=self.o.pupils.all())
+            secrets=self.o.pupils.all(), waived=self.o.waived)
         self.exchange_all()
         report.judge(_graders(), self, self.view)
         if self.o.bundles is None:
@@ -366,6 +447,14 @@ class SourceSuite:
             ex.t0 = ex.t1 = obs.t
             out.append(ex)
         return out
+
+
+_PUPIL_PROBES = ("happy-popo", "happy-vovo", "happy-binnenbrin", "geweigerd", "zonder-inzage", "zonder-toestemming")
+_TRUST_CODES = (FAILED_AUTHENTICATION, INVALID_TOKEN)
+
+
+class PreflightFailed(Exception):
+    """The run cannot judge the vendor's system: its set-up is not done. One line: what to fix."""
 
 
 def _outcome(probe: Probe) -> str:
@@ -495,6 +584,43 @@ def _andere_leverancier(suite, s):
         return Result(s, NOT_APPLICABLE, "the suite holds no second trusted certificate of another OIN (give "
                       "--other-cert/--other-key, or let the suite make its own TEST PKI)")
     return _expect_result(suite, s, "andere-leverancier", "LeverancierNietGeautoriseerd", release=False)
+
+
+@grader("OSO-BRON-SESSIECONTROLE-PER-REQUEST")
+def _per_request(suite, s):
+    probe = suite.probe("na-afmelding")
+    bad = _no_answer(s, probe)
+    if bad:
+        return bad
+    mine = [c for c in suite.controls_for(probe) if c.signer_oin == suite.o.vendor_oin
+            and probe.exchange.t0 <= c.t <= (probe.exchange.t1 or c.t)]
+    evidence = [probe.exchange] + suite.tc_evidence(mine[:1])
+    if probe.answer.dossier is not None:
+        return Result(s, FAILED, "released the dossier again in a session the target had closed at the TC"
+                      + ("" if mine else " (the TC was not asked for this request: a remembered answer)"), evidence)
+    if not mine:
+        return Result(s, FAILED, "the TC was not asked for this request (a remembered sessiecontrole); the answer was "
+                      f"{_describe(probe.answer)}", evidence)
+    return _expect_result(suite, s, "na-afmelding", "SessieReedsAfgemeld", release=False)
+
+
+@grader("OSO-BRON-TC-ANSWER-VERIFIED")
+def _tc_answer_verified(suite, s):
+    probe = suite.probe("tc-antwoord-vervalst")
+    bad = _no_answer(s, probe)
+    if bad:
+        return bad
+    mine = [c for c in suite.controls_for(probe) if c.signer_oin == suite.o.vendor_oin]
+    evidence = [probe.exchange] + suite.tc_evidence(mine[:1])
+    if not mine:
+        return Result(s, FAILED, "the TC was never asked for this request, so its answer could not be judged; the "
+                      f"answer was {_describe(probe.answer)}", evidence)
+    if mine[0].resultaat in (None, "Geslaagd"):
+        return Result(s, ERROR, f"the suite's TC did not refuse as planned ({mine[0].resultaat})", evidence)
+    if probe.answer.dossier is not None:
+        return Result(s, FAILED, "released the dossier on a sessiecontrole answer whose signature does not verify "
+                      f"(the TC said {mine[0].resultaat}; 'Geslaagd' was written over it in transit)", evidence)
+    return Result(s, PASSED, f"did not believe the altered answer: {_describe(probe.answer)}", evidence)
 
 
 @grader("OSO-BRON-SESSIE-ONBEKEND")
@@ -675,6 +801,36 @@ def _dossier_valid(suite, s):
     return Result(s, PASSED, f"{len(probes)} released dossiers valid against the official bundle", evidence, notes)
 
 
+def _dossier_pgns(dossier: bytes) -> list[str]:
+    """The PGNs (bsn, onderwijsnummer) of the pupil a dossier is about: those of its leerling elements."""
+    from ..wsse.xmlparse import parse_untrusted
+
+    root = parse_untrusted(dossier, max_bytes=256 * 1024 * 1024)
+    return [(el.text or "").strip() for el in root.iterfind(".//{*}leerling/{*}bsn")] + \
+        [(el.text or "").strip() for el in root.iterfind(".//{*}leerling/{*}onderwijsnummer")]
+
+
+@grader("OSO-BRON-DOSSIER-LEERLING")
+def _dossier_leerling(suite, s):
+    probes = _released(suite)
+    if not probes:
+        return Result(s, NOT_APPLICABLE, "no dossier was released (see the happy-path scenarios)")
+    problems, notes = [], []
+    for p in probes:
+        pgns = [x for x in _dossier_pgns(p.answer.dossier) if x]
+        if not pgns:
+            problems.append((p, f"{p.name}: the dossier names no pupil (no leerling/bsn or onderwijsnummer)"))
+        elif p.pupil not in pgns:
+            problems.append((p, f"{p.name}: the dossier released is another pupil's than the one asked for"))
+        else:
+            notes.append(f"{p.name}: the dossier's pupil is the one asked for")
+    if problems:
+        return Result(s, FAILED, problems[0][1] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      [p.exchange for p, _ in problems[:2]], [x for _, x in problems] + notes)
+    return Result(s, PASSED, f"{len(probes)} released dossiers, each of the pupil asked for", [probes[0].exchange],
+                  notes)
+
+
 @grader("OSO-BRON-CATEGORIE-UITLEVERING")
 def _categories(suite, s):
     from ..dossier.release import check_categories
@@ -776,10 +932,11 @@ def _honoured(suite, s):
 @grader("OSO-BRON-PGN-NOT-IN-CLEAR")
 def _pgn(suite, s):
     pgns = suite.o.pupils.all()
-    leaks, scanned = [], 0
+    leaks, scanned, judged = [], 0, []
     for p in suite.probes:
         if p.exchange.error:
             continue
+        judged.append(p.exchange)
         headers = "\n".join(f"{k}: {v}" for k, v in p.exchange.response_headers.items()).encode()
         for where, data in (("HTTP headers", headers), ("message outside the dossier",
                                                         without_dossier(p.exchange.response))):
@@ -795,13 +952,18 @@ def _pgn(suite, s):
     if leaks:
         return Result(s, FAILED, leaks[0][1] + (f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""),
                       [ex for ex, _ in leaks[:2]], [w for _, w in leaks])
+    if not judged:
+        return Result(s, ERROR, "no answer of the vendor to scan")
     return Result(s, PASSED, f"no test PGN in {scanned} bytes from the vendor (answers outside the dossier, "
-                  "HTTP headers, requests to the TC)")
+                  "HTTP headers, requests to the TC)", judged[:1])
 
 
 # ---- hostile requests
 def _expect_fault(suite, scenario, name: str) -> Result:
     probe = suite.probe(name)
+    if probe is None and name.startswith("cert-"):
+        return Result(scenario, NOT_APPLICABLE, f"the suite holds no {name[5:]} certificate of a CA you trust (it makes "
+                      "them in its own TEST PKI; with your own --cert/--key, give --bad-certs DIR, or waive it)")
     if probe is None:
         return Result(scenario, NOT_APPLICABLE, "not sent")
     if probe.exchange.error:
@@ -817,17 +979,58 @@ def _expect_fault(suite, scenario, name: str) -> Result:
         return Result(scenario, FAILED, f"accepted: answered {_describe(a)} instead of a Fault{leak}",
                       [probe.exchange] + suite.tc_evidence(controls[:1]))
     note = [f"the source called sessiecontrole before refusing ({len(controls)}×)"] if controls else []
+    other = other_reason(scenario, a, RULE_TEXTS)
+    if other:
+        return Result(scenario, FAILED, f"{other}: {_describe(a)}", [probe.exchange], note)
     return Result(scenario, PASSED, f"refused with {_describe(a)}", [probe.exchange], note)
 
 
-for _id, _name in (("WUS-WB003-REQUEST-UNSIGNED", "unsigned"), ("WUS-WB013-REQUEST-TAMPERED", "tampered"),
-                   ("WUS-WB004-BODY-UNSIGNED", "body-unsigned"), ("WUS-WB004-TO-UNSIGNED", "to-unsigned"),
-                   ("WUS-WB004-REQUEST-WRAPPED", "wrapped"), ("WUS-WB002-REQUEST-EXPIRED", "expired"),
-                   ("WUS-GW-REPLAY-REQUEST", "replay"), ("WUS-WSA-TO-WRONG", "wrong-to"),
-                   ("WUS-PKI002-UNTRUSTED-CERT", "untrusted"), ("WUS-SIGN003-REQUEST-SHA1", "sha1"),
-                   ("WUS-PKI001-FROM-MISMATCH", "from-mismatch"),
-                   ("WUS-WS002-SOAPACTION-MISMATCH", "soapaction-mismatch")):
+# the hostile scenarios, each with the probe (a documentRequest) that it judges
+HOSTILE: dict[str, str] = {
+    "WUS-WB003-REQUEST-UNSIGNED": "unsigned", "WUS-WB013-REQUEST-TAMPERED": "tampered",
+    "WUS-WB004-BODY-UNSIGNED": "body-unsigned", "WUS-WB004-TO-UNSIGNED": "to-unsigned",
+    "WUS-WB004-REQUEST-WRAPPED": "wrapped", "WUS-WB002-REQUEST-EXPIRED": "expired",
+    "WUS-GW-REPLAY-REQUEST": "replay", "WUS-WSA-TO-WRONG": "wrong-to", "WUS-PKI002-UNTRUSTED-CERT": "untrusted",
+    "WUS-SIGN003-REQUEST-SHA1": "sha1", "WUS-PKI001-FROM-MISMATCH": "from-mismatch",
+    "WUS-WS002-SOAPACTION-MISMATCH": "soapaction-mismatch",
+    "WUS-R1008-REQUEST-DTD": "dtd", "WUS-WB004-TIMESTAMP-UNSIGNED": "timestamp-unsigned",
+    "WUS-WB004-MESSAGEID-UNSIGNED": "messageid-unsigned", "WUS-WB004-ACTION-UNSIGNED": "action-unsigned",
+    "WUS-WB004-FROM-UNSIGNED": "from-unsigned", "WUS-WB002-NO-TIMESTAMP": "no-timestamp",
+    "WUS-WB002-REQUEST-FUTURE": "future", "WUS-PKI002-CERT-EXPIRED": "cert-expired",
+    "WUS-PKI002-CERT-NOT-YET-VALID": "cert-not-yet-valid", "WUS-PKI002-CERT-REVOKED": "cert-revoked",
+    "WUS-GW-KEYUSAGE-CERT": "cert-no-signing", "WUS-WSA-ACTION-WRONG": "action-other",
+    "WUS-WSA-MESSAGEID-MISSING": "messageid-missing", "WUS-GW-XSD-REQUEST": "schema",
+}
+BAD_CERTS = ("expired", "not-yet-valid", "revoked", "no-signing")  # the kinds of SourceOptions.bad_certs
+for _id, _name in HOSTILE.items():
     _GRADERS[_id] = (lambda name: lambda suite, s: _expect_fault(suite, s, name))(_name)
+
+
+@grader("WUS-FAULT-QUALITY")
+def _fault_quality(suite, s):
+    from .catalogue import BY_ID
+
+    faults = [(BY_ID[sid], suite.probe(name)) for sid, name in HOSTILE.items()]
+    faults = [(sc, p) for sc, p in faults if p is not None and p.answer is not None and p.answer.is_fault]
+    if not faults:
+        return Result(s, NOT_APPLICABLE, "the vendor answered no hostile request with a Fault")
+    problems = []
+    for sc, p in faults:
+        a = p.answer
+        codes = [c for c in sc.accepts if c.startswith("{")]
+        dk = [c for c in sc.accepts if not c.startswith("{")]
+        named = rules_named(a, RULE_TEXTS) & set(sc.rules) or {c for c in dk if c in a.fault_text}
+        if a.fault_code not in codes:
+            problems.append((p, f"faultcode {a.fault_code or 'missing'}, not {' or '.join(codes)}"))
+        elif not named:
+            problems.append((p, f"the Fault ({a.fault_code}) names no rule: expected {' or '.join(sc.rules + tuple(dk))}"
+                                " in its faultstring or detail"))
+    if problems:
+        return Result(s, FAILED, f"the Fault to {problems[0][0].name}: {problems[0][1]}"
+                      + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      [p.exchange for p, _ in problems[:2]], [f"{p.name}: {x}" for p, x in problems])
+    return Result(s, PASSED, f"{len(faults)} Faults, each with the standard code of its check and naming its rule",
+                  [faults[0][1].exchange])
 
 
 @grader("WUS-FAULT-SIGNED")

@@ -96,6 +96,7 @@ class TargetOptions:
     settle_s: float = 3.0  # quiet time after the last transfer ended (late retries are counted too)
     surfaced: str | None = None
     max_attempts: int = 4  # overdracht attempts allowed for the storing transfer (1 + 3 retries)
+    waived: frozenset[str] = frozenset()  # musts whose "not applicable" the vendor accepts (--waive)
     min_interval_s: float = 1.0  # retries faster than this are a storm
 
 
@@ -339,7 +340,7 @@ class TargetSuite:
             "under test": f"target of OIN {self.o.vendor_oin}", "vendor OIN": self.o.vendor_oin,
             "doel BRIN": self.o.brin, "doel routeringskenmerk": self.o.routeringskenmerk,
             "suite Traffic Center": self.tc.url, "suite test school": self.base_url + AP_PATH,
-            "suite OIN": self.creds.oin}, secrets=[t.pgn for t in self.transfers])
+            "suite OIN": self.creds.oin}, secrets=[t.pgn for t in self.transfers], waived=self.o.waived)
         if wait:
             self.wait()
         report.judge(_GRADERS, self, self.view)
@@ -425,7 +426,8 @@ def _seen(suite, s):
     if missing:
         return Result(s, FAILED, f"{len(missing)} of {len(suite.transfers)} transfers not seen: "
                       + "; ".join(missing), suite.evidence(others[:1]), notes)
-    return Result(s, PASSED, f"all {len(suite.transfers)} transfers seen", [], notes)
+    seen = [o for t in suite.transfers for o in suite.overdrachten(t)[:1]]
+    return Result(s, PASSED, f"all {len(suite.transfers)} transfers seen", suite.evidence(seen[:1]), notes)
 
 
 def _session(suite, sessie_id):
@@ -547,9 +549,11 @@ def _pgn(suite, s):
     pgns = [t.pgn for t in suite.transfers]
     own = suite.creds.oin
     leaks, scanned = [], 0
+    theirs = []
     for ex in suite.tc.recorder.snapshot():
         if f"oin={own}".encode() in ex.request:  # the suite's own messages (its test school asking its TC)
             continue
+        theirs.append(ex)
         headers = "\n".join(f"{k}: {v}" for k, v in ex.request_headers.items()).encode()
         for where, data in (("HTTP headers", headers), ("message", ex.request)):
             scanned += len(data)
@@ -561,7 +565,8 @@ def _pgn(suite, s):
     if leaks:
         return Result(s, FAILED, leaks[0][1] + (f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""),
                       [ex for ex, _ in leaks[:2]])
-    return Result(s, PASSED, f"no test PGN in {scanned} bytes the vendor sent (messages and HTTP headers)")
+    return Result(s, PASSED, f"no test PGN in {scanned} bytes the vendor sent (messages and HTTP headers)",
+                  theirs[:1])
 
 
 @grader("OSO-DOEL-FAULT-NO-RETRY-STORM")
@@ -603,7 +608,7 @@ def _replay(suite, s):
             seen_ids[o.message_id] = o
     if problems:
         return Result(s, FAILED, problems[0][1], suite.evidence([problems[0][0]]), [p for _, p in problems])
-    return Result(s, PASSED, f"{len(messages)} messages, each with its own MessageID")
+    return Result(s, PASSED, f"{len(messages)} messages, each with its own MessageID", suite.evidence(messages[:1]))
 
 
 @grader("OSO-DOEL-FINDINGS-SURFACED")

@@ -104,6 +104,40 @@ class FaultInjector:
         return self.app(environ, start_response)
 
 
+class ForgedAnswers:
+    """In front of the TC (outside its security middleware): the answer to a sessiecontrole for one of ``sessies``
+    leaves with its resultaat overwritten by ``Geslaagd`` after it was signed, as an attacker on the line would
+    change it. Its digest no longer matches: a source that verifies the TC's answer does not believe it."""
+
+    def __init__(self, app):
+        self.app = app
+        self.sessies: set[str] = set()
+        self.count = 0
+
+    def __call__(self, environ, start_response):
+        if not self.sessies or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        import io
+        import re
+
+        data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(data)
+        if b"sessiecontroleRequest" not in data or not any(s.encode() in data for s in self.sessies):
+            return self.app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda chunk: None
+
+        body = b"".join(self.app(environ, capture))
+        forged, n = re.subn(rb"(<(?:[A-Za-z_][\w.-]*:)?resultaat>)[^<]*(</)", rb"\1Geslaagd\2", body, count=1)
+        self.count += n
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + [("Content-Length", str(len(forged)))])
+        return [forged]
+
+
 @dataclass
 class SuiteTc:
     """A running Traffic Center of the suite's own."""
@@ -163,7 +197,8 @@ class SuiteTc:
         self.observe("/tc")
         if mount is not None:
             mount(self.app, config)
-        self.recorder = Recorder(self.app, "suite")
+        self.forger = ForgedAnswers(self.app)
+        self.recorder = Recorder(self.forger, "suite")
         self.running.start(self.recorder)
         return self
 
@@ -242,6 +277,20 @@ class SuiteTc:
                 raise RuntimeError(f"the suite's TC could not open a session: {outcome.resultaat}")
             repo.add_sessie(outcome.sessie)
         return outcome.sessie.sessie_id
+
+    def close_session(self, sessie_id: str, doel_oin: str, *, bron_routeringskenmerk: str,
+                      resultaat: str = "OverdrachtGeslaagd") -> None:
+        """Close a session with afmelding as the TC's rules do for the target that opened it (the suite)."""
+        now = datetime.now(timezone.utc)
+        with self.database.unit_of_work() as repo:
+            sessie = repo.sessie(sessie_id, for_update=True)
+            outcome = rules.afmelding(doel_oin, sessie, bron_brin=sessie.bron_brin,
+                                      bron_routeringskenmerk=bron_routeringskenmerk, doel_brin=sessie.doel_brin,
+                                      doel_routeringskenmerk=sessie.doel_routeringskenmerk, resultaat=resultaat,
+                                      now=now)
+            if outcome.sessie is None:
+                raise RuntimeError(f"the suite's TC could not close the session: {outcome.resultaat}")
+            repo.save_sessie(outcome.sessie)
 
     def sessie(self, sessie_id: str):
         with self.database.unit_of_work(readonly=True) as repo:
