@@ -124,24 +124,23 @@ def test_target_command_with_the_reference_target_over_two_way_tls(pki, tmp_path
     from .conformance_bench import bundles
 
     doel.bundles = bundles()
-    accounts = []
-    for pgn, bron, soort in (("127095823", "00YY", "overstapdossier"), ("127095824", "00YY", "overstapdossier"),
-                             ("127095825", "00YY", "overstapdossier"), ("118716943", TARGET_BRIN,
-                                                                        "overdrachtbinnenbrin"),
-                             ("127095823", "01YY", "overstapdossier")):
-        accounts.append(doel.transfer(bron_brin=bron, doel_brin=TARGET_BRIN, doel_routeringskenmerk=TARGET_RK,
-                                      pgn=pgn, overdrachtsoort=soort))
-    # the sixth transfer's pupil is the one the suite printed for the bevindingen school
-    printed = capsys.readouterr().err
-    line = next(x for x in printed.splitlines() if "bevindingen" in x and "PGN" in x)
-    pgn = line.split("PGN", 1)[1].split()[0]
-    accounts.append(doel.transfer(bron_brin="02YY", doel_brin=TARGET_BRIN, doel_routeringskenmerk=TARGET_RK, pgn=pgn,
-                                  overdrachtsoort="overstapdossier"))
+    # the transfers to run, as the suite printed them (a vendor reads them off the screen)
+    import re
+
+    deadline = time.monotonic() + 10
+    printed = ""
+    while time.monotonic() < deadline and "Waiting up to" not in printed:
+        printed += capsys.readouterr().err
+        time.sleep(0.1)
+    listed = re.findall(r"^\s+\d+\.\s+(\S+)\s+PGN (\d+)\s+bron (\S+) → doel \S+\s+(\S+)", printed, re.M)
+    assert len(listed) == 12, printed
+    accounts = [doel.transfer(bron_brin=bron, doel_brin=TARGET_BRIN, doel_routeringskenmerk=TARGET_RK, pgn=pgn,
+                              overdrachtsoort=soort) for _, pgn, bron, soort in listed]
     surfaced.write_text("\n\n".join(a.render() for a in accounts), encoding="utf-8")
     runner.join(90)
     assert out.get("code") == 0, capsys.readouterr().err[-3000:]
     failures, errors, tests = _junit_counts(tmp_path / "junit.xml")
-    assert (failures, errors, tests) == ("0", "0", "12")
+    assert (failures, errors, tests) == ("0", "0", "18")
     assert "PASSED — every must holds" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 

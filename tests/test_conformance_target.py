@@ -121,6 +121,85 @@ def v_document_to_the_tc(bench, doel, ctx):
                   lambda data: m.set_header_text(data, "To", bench.suite.tc.url, bench.vendor.private_key))
 
 
+def _lax_answers(bench, doel, repair):
+    """The reference target's verifier with ``repair(root, message_id, signature_value) -> bool`` applied to every
+    answer first (re-signed with the suite's key when it changed anything): a verifier that skips one check."""
+    plugin = doel.signature
+    real = plugin.verify_bytes
+    key = bench.suite.creds.private_key
+
+    def verify_bytes(data):
+        mid, sv = plugin.last_request
+        root = m.tree(data)
+        if m.xp(root, "//wsse:Security/ds:Signature") and repair(root, mid, sv):
+            data = m.to_bytes(m.resign(root, key))
+        return real(data)
+    plugin.verify_bytes = verify_bytes
+
+
+def v_no_digest_check(bench, doel, ctx):
+    _lax_answers(bench, doel, lambda root, mid, sv: True)  # digests made to match whatever arrived
+
+
+def v_body_need_not_be_covered(bench, doel, ctx):
+    def repair(root, mid, sv):
+        body = m.body(root)
+        ident = body.get(m.WSU_ID)
+        if ident and m.xp(root, "//ds:Reference[@URI=$u]", u="#" + ident):
+            return False
+        m.add_reference(root, body, ident or "Body-added-by-the-lax-target")
+        return True
+    _lax_answers(bench, doel, repair)
+
+
+def v_ignores_answer_expiry(bench, doel, ctx):
+    from datetime import datetime, timedelta, timezone
+
+    def repair(root, mid, sv):
+        created = m.xp(root, "//wsse:Security/wsu:Timestamp/wsu:Created")
+        now = datetime.now(timezone.utc)
+        if not created or datetime.fromisoformat(created[0].text.replace("Z", "+00:00")) > now - timedelta(minutes=5):
+            return False
+        created[0].text = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for expires in m.xp(root, "//wsse:Security/wsu:Timestamp/wsu:Expires"):
+            expires.text = (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return True
+    _lax_answers(bench, doel, repair)
+
+
+def v_no_confirmation_needed(bench, doel, ctx):
+    from gateway.wsse import ns
+
+    def repair(root, mid, sv):
+        security = m.security(root)
+        if m.xp(security, "wsse11:SignatureConfirmation"):
+            return False
+        conf = etree.SubElement(security, m.q(ns.WSSE11, "SignatureConfirmation"), Value=sv)
+        m.add_reference(root, conf, "SC-added-by-the-lax-target")
+        return True
+    _lax_answers(bench, doel, repair)
+
+
+def v_relatesto_not_compared(bench, doel, ctx):
+    def repair(root, mid, sv):
+        relates = m.xp(root, "/soap:Envelope/soap:Header/wsa:RelatesTo")
+        if not relates or relates[0].text == mid:
+            return False
+        relates[0].text = mid
+        return True
+    _lax_answers(bench, doel, repair)
+
+
+def v_trusts_any_signer(bench, doel, ctx):
+    from gateway.wsse import TrustStore, oin_of
+
+    class AnyCertificate(TrustStore):
+        def check(self, cert, at=None):
+            return oin_of(cert)
+
+    doel.signature.trust = AnyCertificate.from_files(bench.pki.ca, bench.pki.crl)
+
+
 VARIANTS = {
     # name: (catches, defect, how to build the target, after the transfers)
     "afmelding-lies": ("OSO-DOEL-AFMELDING-BEST-RESULT", "reports OverdrachtGeslaagd whatever was answered",
@@ -139,6 +218,18 @@ VARIANTS = {
     "resends-a-message": ("WUS-DOEL-NO-REPLAY", "sends a stored overdrachtRequest again, as it was", None, "resend"),
     "findings-not-shown": ("OSO-DOEL-FINDINGS-SURFACED", "shows the school no findings", None, "quiet"),
     "runs-one-transfer": ("OSO-DOEL-TRANSFERS-SEEN", "runs only the first transfer", None, "first-only"),
+    "no-digest-check": ("WUS-DOEL-ANSWER-TAMPERED", "does not compare the digests of answers", v_no_digest_check,
+                        None),
+    "body-need-not-be-covered": ("WUS-DOEL-ANSWER-BODY-UNSIGNED", "accepts an answer whose Body is not signed",
+                                 v_body_need_not_be_covered, None),
+    "ignores-answer-expiry": ("WUS-DOEL-ANSWER-EXPIRED", "does not check an answer's Timestamp",
+                              v_ignores_answer_expiry, None),
+    "no-confirmation-needed": ("WUS-DOEL-ANSWER-NO-CONFIRMATION", "does not require SignatureConfirmation",
+                               v_no_confirmation_needed, None),
+    "relatesto-not-compared": ("WUS-DOEL-ANSWER-RELATESTO", "does not compare RelatesTo with its MessageID",
+                               v_relatesto_not_compared, None),
+    "trusts-any-signer": ("WUS-DOEL-ANSWER-UNTRUSTED", "takes the certificate in an answer as trusted",
+                          v_trusts_any_signer, None),
 }
 
 
@@ -190,3 +281,30 @@ def test_every_target_scenario_is_failed_by_some_variant():
     for scenario_id in sorted(FAILED_BY):  # shown with -rP: which variants each scenario caught
         print(f"{scenario_id}: {', '.join(sorted(FAILED_BY[scenario_id]))}")
     assert not unproven, f"scenarios that no variant fails (they prove nothing): {sorted(unproven)}"
+
+
+# ------------------------------------------------------------------------------------------------ the preflight
+def test_the_preflight_says_when_nothing_of_the_target_arrived(bench):
+    from gateway.conformance.source import PreflightFailed
+
+    bench.suite.reset()
+    with pytest.raises(PreflightFailed, match="no message of your target reached the suite's Traffic Center"):
+        bench.suite.run(wait=False)
+
+
+def test_the_preflight_says_when_the_targets_certificate_is_not_one_the_suite_was_given(bench, pki):
+    """A target that signs with a certificate of a CA the suite was not told to trust: every message refused for
+    that one reason, and the run stops with what to fix instead of failing every scenario."""
+    from gateway.client.target import Doelsysteem
+    from gateway.conformance.source import PreflightFailed
+
+    from .conformance_bench import TARGET_VENDOR_OIN, bundles
+
+    bench.suite.reset()
+    stranger = pki.credentials("conformance-doel-untrusted", TARGET_VENDOR_OIN, untrusted=True)
+    doel = Doelsysteem(stranger, pki.trust(), tc_url=bench.suite.tc.url, chain_key=bench.key, bundles=bundles())
+    t = bench.suite.transfers[0]
+    doel.transfer(bron_brin=t.bron_brin, doel_brin=bench.suite.o.brin,
+                  doel_routeringskenmerk=bench.suite.o.routeringskenmerk, pgn=t.pgn, overdrachtsoort=t.overdrachtsoort)
+    with pytest.raises(PreflightFailed, match="could not accept your target's certificate.*give --ca"):
+        bench.suite.run(wait=False)

@@ -289,6 +289,8 @@ def _source(args) -> int:
 
 # ------------------------------------------------------------------------------------------------------ target
 def _target(args) -> int:
+    from ..conformance.source import PreflightFailed
+
     try:
         from ..conformance.target import TargetOptions, TargetSuite
     except ImportError as exc:  # pragma: no cover - the target role needs the reference school
@@ -322,6 +324,10 @@ def _target(args) -> int:
         view.say(f"Chain key for the zoeksleutel: {key_path}")
         view.say(suite.instructions())
         report = suite.run()
+    except PreflightFailed as exc:
+        view.end()
+        print(f"conformance target: preflight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         suite.close()
     written = _write_reports(args, report, view)

@@ -459,6 +459,35 @@ TARGET_SCENARIOS: tuple[Scenario, ...] = (
        "(every message the vendor's target sent, retries included)",
        "each wsa:MessageID is used once; a retry is a new, newly signed message",
        "Make a new MessageID, Timestamp and signature for every attempt; never resend stored bytes.", role=TARGET),
+    _s("WUS-DOEL-ANSWER-TAMPERED", "an answer changed after signing is not believed", "WB013 OSO-STAP5", MUST,
+       "for the transfer from 03YY the suite's test school answers OverdrachtGeslaagd with the dossier, and its Body "
+       "is changed after signing", "afmelding reports no success for that session (e.g. OngeldigVerzoek)",
+       "Verify every answer before you read it (WB013: every digest and the SignatureValue); an answer that does not "
+       "verify is no answer: report it, e.g. OngeldigVerzoek.", role=TARGET),
+    _s("WUS-DOEL-ANSWER-BODY-UNSIGNED", "an answer whose signature does not cover the Body is not believed",
+       "WB004 OSO-STAP5", MUST, "for the transfer from 04YY the answer is signed over everything but the Body",
+       "afmelding reports no success for that session",
+       "Require the answer's signature to cover the Body, the Timestamp and every wsa header where they stand.",
+       role=TARGET),
+    _s("WUS-DOEL-ANSWER-EXPIRED", "an expired answer is not believed", "WB002 OSO-STAP5", MUST,
+       "for the transfer from 05YY the answer's Timestamp is an hour old (signed so)",
+       "afmelding reports no success for that session",
+       "Check the Timestamp of every answer as of a request: Expires not passed, Created within the window.",
+       role=TARGET),
+    _s("WUS-DOEL-ANSWER-NO-CONFIRMATION", "an answer without SignatureConfirmation is not believed",
+       "WB014 OSO-STAP5", MUST, "for the transfer from 06YY the answer carries no SignatureConfirmation",
+       "afmelding reports no success for that session",
+       "Require wsse11:SignatureConfirmation with your request's SignatureValue in every answer (WSS4J: "
+       "enableSignatureConfirmation=true on the client too).", role=TARGET),
+    _s("WUS-DOEL-ANSWER-RELATESTO", "an answer that relates to another message is not believed",
+       "WSA-RELATESTO OSO-STAP5", MUST, "for the transfer from 07YY the answer's RelatesTo names another message",
+       "afmelding reports no success for that session",
+       "Compare the answer's wsa:RelatesTo with your request's MessageID.", role=TARGET),
+    _s("WUS-DOEL-ANSWER-UNTRUSTED", "an answer signed with an untrusted certificate is not believed",
+       "PKI002 OSO-STAP5", MUST, "for the transfer from 08YY the answer is signed with a certificate (the suite's "
+       "OIN) of a CA you were not told to trust", "afmelding reports no success for that session",
+       "Check the answer's certificate against your trust anchors (and that its OIN is the leverancierOin the TC "
+       "named for the aanleverpunt).", role=TARGET),
     _s("OSO-DOEL-FINDINGS-SURFACED", "a received dossier's findings are shown to the school", "OSO-BEVINDINGEN",
        SHOULD,
        "for the 'bevindingen' transfer the suite's test school releases a dossier with a known finding "

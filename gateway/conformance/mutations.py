@@ -270,3 +270,28 @@ def add_payload_element(data: bytes, local: str, text: str, key) -> bytes:
     payload = body(root)[0]
     etree.SubElement(payload, q(etree.QName(payload).namespace, local)).text = text
     return to_bytes(resign(root, key))
+
+
+def set_timestamp(data: bytes, created, expires, key) -> bytes:
+    """Give the wsu:Timestamp other Created/Expires times (datetimes, UTC) and re-sign with ``key``."""
+    root = tree(data)
+    ts = one(root, "//wsse:Security/wsu:Timestamp")
+    one(ts, "wsu:Created").text = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for el in xp(ts, "wsu:Expires"):
+        el.text = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return to_bytes(resign(root, key))
+
+
+def resign_as(data: bytes, certificate_der: bytes, key) -> bytes:
+    """Put another certificate in the BinarySecurityToken and re-sign with its ``key``: the same message, signed by
+    someone else (a certificate of a CA the receiver does not trust, say)."""
+    root = tree(data)
+    one(root, "//wsse:Security/wsse:BinarySecurityToken").text = base64.b64encode(certificate_der).decode()
+    return to_bytes(resign(root, key))
+
+
+def change_after_signing(data: bytes) -> bytes:
+    """An attribute added to the Body after signing, nothing re-signed: its digest no longer matches (WB013)."""
+    root = tree(data)
+    body(root).set("gewijzigd", "na-ondertekening")
+    return to_bytes(root)

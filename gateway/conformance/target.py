@@ -10,7 +10,11 @@ the binnen-BRIN test pupil at the vendor's own BRIN), and two schools made for g
   dossier with a known finding (data of a category marked VERBODEN: OS.cat10 / DOS-CAT-VERBODEN), so that the
   vendor's report of the run (``--surfaced FILE``) can show it surfaced the finding. **Decision**: nothing in the
   chain carries a target's findings back (afmelding has only result codes), so this is judged from what the vendor's
-  system shows its user; without that file the scenario is *not applicable* and the report says to check by hand.
+  system shows its user; without that file the scenario is *not applicable* and the report says to check by hand;
+- six *vijandige* (hostile) schools (BRIN 03YY … 08YY, ``HOSTILE_ANSWERS``), each served by the test school: it
+  releases the PO-PO test pupil's dossier, and ``HostileAnswers`` alters that answer after it was signed (Body
+  changed, Body not covered, expired, no SignatureConfirmation, another RelatesTo, signed by an untrusted CA). A
+  target that verifies every answer does not believe it, so its afmelding for that session reports no success.
 
 The vendor registers nothing: the suite registers the vendor (its OIN), its school (BRIN) and its target
 aanleverpunt (routeringskenmerk). Every message that reaches the suite is recorded twice: raw (bytes and HTTP
@@ -58,6 +62,20 @@ AP_PATH = "/school/aanleverpunt"
 OVERSTAP, BINNENBRIN = "overstapdossier", "overdrachtbinnenbrin"
 SUITE_NAME = "OSO conformance suite (TEST ONLY)"
 FINDING_RULES = ("DOS-CAT-VERBODEN", "OS.cat10")  # what the bevindingen dossier's validation finds
+HOSTILE_PGN = "127095823"  # the PO-PO test pupil, whose dossier each hostile school releases in an answer that
+# does not verify: scenario id -> (the school's BRIN, what is wrong with its answer)
+HOSTILE_ANSWERS: dict[str, tuple[str, str]] = {
+    "WUS-DOEL-ANSWER-TAMPERED": ("03YY", "its Body was changed after signing"),
+    "WUS-DOEL-ANSWER-BODY-UNSIGNED": ("04YY", "its signature does not cover the Body"),
+    "WUS-DOEL-ANSWER-EXPIRED": ("05YY", "its Timestamp expired an hour ago"),
+    "WUS-DOEL-ANSWER-NO-CONFIRMATION": ("06YY", "it carries no SignatureConfirmation"),
+    "WUS-DOEL-ANSWER-RELATESTO": ("07YY", "its RelatesTo names another message"),
+    "WUS-DOEL-ANSWER-UNTRUSTED": ("08YY", "it is signed with a certificate of a CA nobody trusts"),
+}
+
+
+def hostile_rk(brin: str) -> str:
+    return f"0000000700000YY{brin[:2]}931"
 _SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
@@ -157,6 +175,37 @@ class BevindingenSchool:
         return [data]
 
 
+class HostileAnswers:
+    """In front of the test school (outside its security middleware): the answer to a documentRequest whose bronBrin
+    is a hostile school's is altered as that school's mutation says (``HOSTILE_ANSWERS``), after it was signed."""
+
+    def __init__(self, app, mutations: dict):
+        self.app, self.mutations = app, mutations
+
+    def __call__(self, environ, start_response):
+        import io
+        import re
+
+        data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(data)
+        found = re.search(rb"<(?:[A-Za-z_][\w.-]*:)?bronBrin>\s*([0-9]{2}[A-Z]{2})\s*<", data)
+        mutate = self.mutations.get(found.group(1).decode()) if found else None
+        if mutate is None:
+            return self.app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda chunk: None
+
+        body = b"".join(self.app(environ, capture))
+        if captured["status"].startswith("200"):
+            body = mutate(body)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+
 class TargetSuite:
     def __init__(self, options: TargetOptions, view: LiveView | None = None):
         self.o = options
@@ -183,7 +232,9 @@ class TargetSuite:
             Transfer("bevindingen", self.bevindingen_pgn, BEVINDINGEN_BRIN, OVERSTAP,
                      "OverdrachtGeslaagd with a dossier that has a finding (" + " / ".join(FINDING_RULES)
                      + "): show it to the school"),
-        )
+        ) + tuple(Transfer(f"vijandig-{brin}", HOSTILE_PGN, brin, OVERSTAP,
+                           f"an answer that does not verify ({what}): do not believe it, report no success")
+                  for brin, what in HOSTILE_ANSWERS.values())
         self.tc = SuiteTc(options.workdir / "target", options.cert, options.key, options.ca, options.crl,
                           host=options.host, port=options.port, public_url=options.public_url, tls=options.tls,
                           settings={"zoeksleutel_key": options.chain_key_path or "",
@@ -205,13 +256,16 @@ class TargetSuite:
             schools=[School(TEST_BRIN, "00", Sector.PO, "OSO Testschool (TEST ONLY)"),
                      School(o.brin, o.vestiging, Sector(o.sector), "School under test"),
                      School(STORING_BRIN, "00", Sector.PO, "Storingsschool (TEST ONLY)"),
-                     School(BEVINDINGEN_BRIN, "00", Sector.PO, "Bevindingenschool (TEST ONLY)")],
+                     School(BEVINDINGEN_BRIN, "00", Sector.PO, "Bevindingenschool (TEST ONLY)")]
+            + [School(brin, "00", Sector.PO, f"Vijandige school {brin} (TEST ONLY)")
+               for brin, _ in HOSTILE_ANSWERS.values()],
             aanleverpunten=[
                 Aanleverpunt(TEST_RK, TEST_BRIN, "00", suite, ap_url),
                 Aanleverpunt(o.routeringskenmerk, o.brin, o.vestiging, o.vendor_oin, ap_url),
                 Aanleverpunt(self.suite_bb_rk, o.brin, o.vestiging, suite, ap_url),
                 Aanleverpunt(STORING_RK, STORING_BRIN, "00", suite, ap_url),
-                Aanleverpunt(BEVINDINGEN_RK, BEVINDINGEN_BRIN, "00", suite, self.base_url + BEVINDINGEN_PATH)])
+                Aanleverpunt(BEVINDINGEN_RK, BEVINDINGEN_BRIN, "00", suite, self.base_url + BEVINDINGEN_PATH)]
+            + [Aanleverpunt(hostile_rk(brin), brin, "00", suite, ap_url) for brin, _ in HOSTILE_ANSWERS.values()])
         self._load_pupils()
         self.injector = self.tc.inject_faults(
             lambda body: etree.QName(body).localname == "overdrachtRequest"
@@ -232,8 +286,14 @@ class TargetSuite:
 
         trust = config.trust()
         tls = self.o.tls is not None
+        from ..dossier import DossierPolicy, IdentityPolicy, KENNISNET_TEST_SCHOOL, TestSchool
+
+        # the chain's test numbers fail the elfproef: let them through at the test school, and the PO-PO test pupil
+        # at each hostile school (so that what is altered is a release, not a refusal)
+        policy = DossierPolicy(identity=IdentityPolicy(test_schools=(KENNISNET_TEST_SCHOOL,) + tuple(
+            TestSchool(brin, frozenset({HOSTILE_PGN})) for brin, _ in HOSTILE_ANSWERS.values())))
         bron = aanleverpunt.Bron(self.tc.database, LocalSessiecontrole(self.tc, self.creds.oin),
-                                 lambda: (self.o.chain_key,), Controle(self.o.bundles))
+                                 lambda: (self.o.chain_key,), Controle(self.o.bundles, policy))
         app.services[AP_PATH] = aanleverpunt_mount(config, self.creds, trust, self.tc.database, tls=tls, bron=bron)
         from ..school.synthetisch import genereer_leerling, bouw_dossier
 
@@ -250,6 +310,37 @@ class TargetSuite:
             SecurityMiddleware(BevindingenSchool(self, self.bevindingen_pgn, dossier), endpoint), contract)
         for path in (AP_PATH, BEVINDINGEN_PATH):
             self.tc.observe(path)
+        # after the observer (which sees each answer as it was signed): the hostile schools' answers are altered
+        mounted = app.services[AP_PATH]
+        app.services[AP_PATH] = Mounted(HostileAnswers(mounted.app, self._hostile_mutations()), mounted.service)
+
+    def _hostile_mutations(self) -> dict:
+        """bron BRIN -> how its answer is altered (bytes -> bytes)."""
+        from datetime import timedelta
+
+        from . import mutations as m
+        from .source import _untrusted_credentials
+
+        key = self.creds.private_key
+        untrusted = _untrusted_credentials(self.o.workdir, self.creds.oin)
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        der = untrusted.certificate.public_bytes(Encoding.DER)
+
+        def expired(data):
+            now = datetime.now(timezone.utc)
+            return m.set_timestamp(data, now - timedelta(hours=1), now - timedelta(minutes=55), key)
+
+        how = {
+            "WUS-DOEL-ANSWER-TAMPERED": m.change_after_signing,
+            "WUS-DOEL-ANSWER-BODY-UNSIGNED": lambda data: m.drop_reference_to(data, "Body", key),
+            "WUS-DOEL-ANSWER-EXPIRED": expired,
+            "WUS-DOEL-ANSWER-NO-CONFIRMATION": lambda data: m.drop_confirmation(data, key),
+            "WUS-DOEL-ANSWER-RELATESTO": lambda data: m.set_header_text(
+                data, "RelatesTo", "urn:uuid:00000000-0000-4000-8000-00000000c0de", key),
+            "WUS-DOEL-ANSWER-UNTRUSTED": lambda data: m.resign_as(data, der, untrusted.private_key),
+        }
+        return {brin: how[sid] for sid, (brin, _) in HOSTILE_ANSWERS.items()}
 
     def _load_pupils(self) -> None:
         from ..school.testleerlingen import laad_testleerlingen
@@ -266,6 +357,14 @@ class TargetSuite:
                         school.put_dossier(record)
 
             laad_testleerlingen(OnlyBinnenBrin(), datum=now.date(), now=now, brin=self.o.brin)
+
+            class OnlyHostilePupil:  # the PO-PO test pupil, at each hostile school
+                def put_dossier(self, record):
+                    if record.pgn == HOSTILE_PGN:
+                        school.put_dossier(record)
+
+            for brin, _ in HOSTILE_ANSWERS.values():
+                laad_testleerlingen(OnlyHostilePupil(), datum=now.date(), now=now, brin=brin)
 
     def instructions(self) -> str:
         lines = [f"The suite's Traffic Center: {self.tc.url}  (test school: {self.base_url + AP_PATH})",
@@ -343,8 +442,31 @@ class TargetSuite:
             "suite OIN": self.creds.oin}, secrets=[t.pgn for t in self.transfers], waived=self.o.waived)
         if wait:
             self.wait()
+        self.preflight()
         report.judge(_GRADERS, self, self.view)
         return report
+
+    def preflight(self) -> None:
+        """Before any scenario is judged: something of the vendor's target reached the suite, and the suite could
+        verify it (its certificate is one of ``--ca``, its OIN ``--vendor-oin``). Raises ``PreflightFailed`` with one
+        line saying what to fix."""
+        from .source import PreflightFailed
+
+        theirs = [o for o in self.tc.snapshot() if o.signer_oin != self.creds.oin and o.from_oin != self.creds.oin]
+        if not theirs:
+            raise PreflightFailed(f"no message of your target reached the suite's Traffic Center ({self.tc.url}) in "
+                                  f"{self.o.timeout_s:.0f} s: configure that URL as your TC, and run the transfers "
+                                  "the suite printed")
+        if any(o.verified for o in theirs):
+            return
+        trust = [o for o in theirs if o.error and o.error.split(":", 1)[0] in ("PKI001", "PKI002", "WT001")]
+        if len(trust) == len(theirs):
+            raise PreflightFailed(f"the suite could not accept your target's certificate on any of its "
+                                  f"{len(theirs)} messages ({trust[0].error[:160]}): give --ca the CA that issued "
+                                  "your signing certificate, --vendor-oin its OIN, and sign with it")
+        if all(o.from_oin not in (None, self.o.vendor_oin) for o in theirs):
+            raise PreflightFailed(f"your target's messages name OIN {theirs[0].from_oin} in wsa:From, not "
+                                  f"--vendor-oin {self.o.vendor_oin}")
 
     def evidence(self, observations: list[TcObservation]) -> list[HttpExchange]:
         out = []
@@ -496,6 +618,7 @@ def _best(suite, s):
     # to another vendor (the vendor's own, at binnen-BRIN) is not to be believed (leverancierOin), so a target
     # counts it as an answer that did not verify (OngeldigVerzoek), not as what it said
     own_rk = suite.o.routeringskenmerk
+    hostile = {hostile_rk(brin) for brin, _ in HOSTILE_ANSWERS.values()}  # altered after signing: not believed
     problems, notes = [], []
     for close in closes:
         sid = close.fields.get("sessieId")
@@ -503,9 +626,11 @@ def _best(suite, s):
                  if a.fields.get("sessieId") == sid and a.answer_fields.get("resultaat") in CODES]
         if not asked:
             continue
-        counted = [(rk, "OngeldigVerzoek" if rk == own_rk else code) for rk, code in asked]
+        counted = [(rk, "OngeldigVerzoek" if rk == own_rk or rk in hostile else code) for rk, code in asked]
         best_rk, best_code = counted[best_index([code for _, code in counted])]
         reported = (close.fields.get("bronRouteringsKenmerk"), close.fields.get("resultaat"))
+        if reported[1] in SUCCESS and reported[0] in hostile:
+            continue  # judged by the WUS-DOEL-ANSWER-… scenarios
         if reported[1] in SUCCESS and reported[0] == own_rk:
             problems.append((close, f"afmelding reports {reported[1]} of {own_rk}, whose answer was signed by the "
                              "suite, not by your leverancierOin"))
@@ -609,6 +734,37 @@ def _replay(suite, s):
     if problems:
         return Result(s, FAILED, problems[0][1], suite.evidence([problems[0][0]]), [p for _, p in problems])
     return Result(s, PASSED, f"{len(messages)} messages, each with its own MessageID", suite.evidence(messages[:1]))
+
+
+def _hostile_answer(suite, s, brin: str, what: str) -> Result:
+    t = next(t for t in suite.transfers if t.bron_brin == brin)
+    if not suite.overdrachten(t):
+        return Result(s, NOT_APPLICABLE, f"the transfer from {brin} was not run (see OSO-DOEL-TRANSFERS-SEEN)")
+    sessions = set(suite.sessions_of(t))
+    served = [o for o in suite.tc.snapshot() if o.operation == "documentRequest" and o.service == "aanleverpunt"
+              and o.fields.get("sessieId") in sessions and o.signer_oin == suite.o.vendor_oin]
+    if not served:
+        return Result(s, ERROR, f"no documentRequest for the transfer from {brin} reached the suite's test school: "
+                      "the altered answer was never served", suite.evidence(suite.overdrachten(t)[:1]))
+    closes = [o for o in suite.vendor_messages() if o.operation == "afmeldingRequest"
+              and o.fields.get("sessieId") in sessions]
+    if not closes:
+        return Result(s, ERROR, f"no afmelding for the transfer from {brin}: whether the answer ({what}) was "
+                      "believed cannot be seen", suite.evidence(served[:1]))
+    released = [o for o in served if o.answer_fields.get("resultaat") == "OverdrachtGeslaagd"]
+    if not released:
+        return Result(s, ERROR, f"the suite's test school did not release the dossier for the transfer from {brin} "
+                      f"as planned ({served[0].answer_fields.get('resultaat')}): there was nothing to believe",
+                      suite.evidence(served[:1]))
+    reported = closes[-1].fields.get("resultaat")
+    evidence = suite.evidence([released[0], closes[-1]])
+    if reported in SUCCESS:
+        return Result(s, FAILED, f"afmelding reports {reported}: the answer was believed although {what}", evidence)
+    return Result(s, PASSED, f"afmelding reports {reported}: the answer ({what}) was not believed", evidence)
+
+
+for _sid, (_brin, _what) in HOSTILE_ANSWERS.items():
+    _GRADERS[_sid] = (lambda brin, what: lambda suite, s: _hostile_answer(suite, s, brin, what))(_brin, _what)
 
 
 @grader("OSO-DOEL-FINDINGS-SURFACED")
