@@ -230,6 +230,7 @@ def issue(
     key_size: int = 2048,
     dns_names: Sequence[str] = (),
     now: datetime | None = None,
+    no_oin: bool = False,
 ) -> IssuedParty:
     """Issue a certificate and key for party ``name`` with OIN ``oin`` from the PKI in ``directory``.
 
@@ -240,7 +241,8 @@ def issue(
     * ``expired``: valid from now - 2 years to now - 1 day (default validity: now - 1 hour to now + 2 years);
     * ``not_yet_valid``: valid from now + 30 days to now + 2 years;
     * ``revoked``: also listed on the issuing CA's CRL, and ``crl.pem`` is rewritten;
-    * ``no_digital_signature``: keyUsage holds keyEncipherment only, so the key may not sign messages.
+    * ``no_digital_signature``: keyUsage holds keyEncipherment only, so the key may not sign messages;
+    * ``no_oin``: no subject.serialNumber, so the certificate names no OIN (PKI001); ``oin`` is only recorded.
 
     ``dns_names`` are the subjectAltName DNS names (default: ``[name]``).  ``now`` defaults to the current time;
     a naive datetime is taken as UTC.
@@ -292,6 +294,7 @@ def issue(
         key_size=key_size,
         dns_names=dns_list,
         ip_addresses=(),
+        oin_in_certificate=not no_oin,
     )
     if revoked:
         revoke(directory, name, now=now)
@@ -451,6 +454,7 @@ def _issue_party(
     key_size: int,
     dns_names: Sequence[str],
     ip_addresses: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    oin_in_certificate: bool = True,
 ) -> IssuedParty:
     """Make, sign and store a party certificate and key, and record it in ``index.json``."""
     key = _new_key(key_size)
@@ -459,9 +463,9 @@ def _issue_party(
             x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{name} TEST ONLY"),
             x509.NameAttribute(NameOID.COMMON_NAME, name),
-            # PKI001: the party's OIN lives in subject.serialNumber.
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, oin),
         ]
+        # PKI001: the party's OIN lives in subject.serialNumber (none: a certificate a receiver must refuse).
+        + ([x509.NameAttribute(NameOID.SERIAL_NUMBER, oin)] if oin_in_certificate else [])
     )
     san: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
     san += [x509.IPAddress(ip) for ip in ip_addresses]

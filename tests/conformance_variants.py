@@ -684,6 +684,47 @@ def _v(bench, mp):
     _trust_variant(bench, mp, _ignoring("digitalSignature"))
 
 
+@variant("oin-from-wsa-from", "WUS-PKI001-CERT-NO-OIN", "takes the sender's OIN from wsa:From when the "
+         "certificate names none")
+def _v(bench, mp):
+    from gateway.wsse.errors import SecurityError
+
+    def judge(check, cert, at):
+        try:
+            return check(cert, at)
+        except SecurityError as err:
+            if err.rule == "PKI001":
+                return bench.suite_creds.oin  # what the message's wsa:From would say
+            raise
+    _trust_variant(bench, mp, judge)
+
+
+def _adding(name: str, value):
+    """A lax front that puts a missing wsa header back (``value(env)``), as if it had never been required."""
+    def repair(root, env):
+        header = m.header(root)
+        if m.xp(header, f"wsa:{name}"):
+            return False
+        el = etree.SubElement(header, m.q(ns.WSA, name))
+        el.text = value(env)
+        m.add_reference(root, el, f"{name}-added-by-the-lax-front")
+        return True
+    return repair
+
+
+@variant("accepts-no-action", "WUS-WSA-ACTION-MISSING", "does not require wsa:Action (dispatches on the Body)")
+def _v(bench, mp):
+    from gateway import contracts
+
+    action = contracts.service("aanleverpunt").operation("document").action
+    _lax(bench, _adding("Action", lambda env: action))
+
+
+@variant("accepts-no-to", "WUS-WSA-TO-MISSING", "does not require wsa:To")
+def _v(bench, mp):
+    _lax(bench, _adding("To", lambda env: bench.suite.o.endpoint))
+
+
 @variant("action-not-bound", "WUS-WSA-ACTION-WRONG", "dispatches on the Body and never compares wsa:Action with it")
 def _v(bench, mp):
     from gateway import contracts

@@ -58,18 +58,18 @@ def test_source_command_against_the_reference_over_two_way_tls(pki, tmp_path, ca
                 "--junit", str(tmp_path / "junit.xml"), "--html", str(tmp_path / "report.html")]
         assert main(args) == 0, capsys.readouterr().err[-3000:]
         err = capsys.readouterr().err
-        # the same run without the bad certificates and the pupil without inzage: five musts cannot be judged, so
+        # the same run without the bad certificates and the pupil without inzage: six musts cannot be judged, so
         # the run is INCOMPLETE (exit 1) and says which; waived by id, it passes and names them
         drop = {"--bad-certs", "--pupil-zonder-inzage", "--junit", "--html"}
         fewer = [a for i, a in enumerate(args) if a not in drop and (i == 0 or args[i - 1] not in drop)]
         assert main(fewer) == 1
         incomplete = capsys.readouterr().err
         unjudged = ["OSO-BRON-INZAGE-ONTBREEKT", "WUS-PKI002-CERT-EXPIRED", "WUS-PKI002-CERT-NOT-YET-VALID",
-                    "WUS-PKI002-CERT-REVOKED", "WUS-GW-KEYUSAGE-CERT"]
-        assert "INCOMPLETE: 5 musts could not be judged" in incomplete
+                    "WUS-PKI002-CERT-REVOKED", "WUS-GW-KEYUSAGE-CERT", "WUS-PKI001-CERT-NO-OIN"]
+        assert "INCOMPLETE: 6 musts could not be judged" in incomplete
         assert all(i in incomplete.split("INCOMPLETE:")[-1] for i in unjudged)
         assert main(fewer + [x for i in unjudged for x in ("--waive", i)]) == 0
-        assert "PASSED: every must holds (5 waived" in capsys.readouterr().err
+        assert "PASSED: every must holds (6 waived" in capsys.readouterr().err
         assert main(fewer + ["--waive", "OSO-NO-SUCH-SCENARIO"]) == 2
         assert "no scenario of the source role has that id" in capsys.readouterr().err
     finally:

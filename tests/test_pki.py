@@ -394,3 +394,16 @@ def test_no_two_pkis_share_a_ca_name_and_a_label_names_them(tmp_path: Path) -> N
     assert sum("OSO Conformance Suite" in n for n in names) == 3
     with pytest.raises(pki.PkiError, match="label"):
         pki.init_pki(tmp_path / "c", label="x" * 31)
+
+
+def test_a_certificate_without_an_oin_is_refused_with_pki001(tmp_path: Path) -> None:
+    from gateway.wsse import TrustStore
+    from gateway.wsse.errors import FailedAuthentication
+
+    pki.init_pki(tmp_path / "p")
+    party = pki.issue(tmp_path / "p", "anonymous", "00000001000000000042", no_oin=True)
+    cert = x509.load_pem_x509_certificate(party.cert_path.read_bytes())
+    assert not cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    with pytest.raises(FailedAuthentication) as refused:
+        TrustStore.from_files(tmp_path / "p" / "ca.pem", tmp_path / "p" / "crl.pem").check(cert)
+    assert refused.value.rule == "PKI001"

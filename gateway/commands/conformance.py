@@ -446,7 +446,7 @@ def add_parser(subparsers) -> None:
                      "vendor): for OSO-BRON-ANDERE-LEVERANCIER (default: the suite's own TEST PKI has one)")
     src.add_argument("--other-key", help="its private key (PEM; default: in --other-cert's file)")
     src.add_argument("--bad-certs", metavar="DIR", help="certificates of a CA your system trusts that it must "
-                     "refuse, with their keys: expired, not-yet-valid, revoked, no-signing (<kind>.cert.pem, "
+                     "refuse, with their keys: expired, not-yet-valid, revoked, no-signing, no-oin (<kind>.cert.pem, "
                      "<kind>.key.pem); default: made in the suite's own TEST PKI (none with --cert)")
     src.add_argument("--pupil-zonder-inzage", metavar="BSN", help="a pupil whose PO dossier is ready, no inzage")
     src.add_argument("--pupil-zonder-toestemming", metavar="BSN", help="a pupil whose VO-VO dossier is ready, no "

@@ -30,7 +30,7 @@ def _issue(args) -> int:
     try:
         party = issue(args.dir, args.name, args.oin, expired=args.expired, not_yet_valid=args.not_yet_valid,
                       revoked=args.revoked, no_digital_signature=args.no_digital_signature,
-                      untrusted=args.untrusted, key_size=args.key_size)
+                      untrusted=args.untrusted, key_size=args.key_size, no_oin=args.no_oin)
     except (PkiError, FileExistsError, OSError) as exc:
         print(f"pki issue: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -61,4 +61,6 @@ def add_parser(sub) -> None:
     iss.add_argument("--no-digital-signature", action="store_true",
                      help="a key usage without digitalSignature (to test GW-KEYUSAGE)")
     iss.add_argument("--untrusted", action="store_true", help="issue from a separate CA that ca.pem does not hold")
+    iss.add_argument("--no-oin", action="store_true", help="no OIN in subject.serialNumber (to test PKI001); --oin is "
+                     "only recorded in the PKI's index")
     iss.set_defaults(func=_issue)

@@ -28,7 +28,8 @@ TARGET_BRIN, TARGET_RK = "11AA", "0000000700000AA00000"
 SOURCE_BRIN = "00YY"  # the test school
 AP_PATH = "/school/aanleverpunt"
 BAD_CERT_FLAGS = {"expired": {"expired": True}, "not-yet-valid": {"not_yet_valid": True},
-                  "revoked": {"revoked": True}, "no-signing": {"no_digital_signature": True}}
+                  "revoked": {"revoked": True}, "no-signing": {"no_digital_signature": True},
+                  "no-oin": {"no_oin": True}}
 assert set(BAD_CERT_FLAGS) == set(BAD_CERTS)
 
 

@@ -292,7 +292,7 @@ class SourceSuite:
         """One documentRequest per test pupil the vendor prepared: the happy paths and the pupils whose dossier is
         withheld. Their answers are what the preflight judges."""
         p, o = self.o.pupils, self.o
-        planned = 33 + len(self.o.bad_certs) + sum(x is not None for x in (p.zonder_inzage, p.zonder_toestemming,
+        planned = 35 + len(self.o.bad_certs) + sum(x is not None for x in (p.zonder_inzage, p.zonder_toestemming,
                                                                              self.other))
         self.view.begin("documentRequests to the vendor", planned)
         self._request("happy-popo", "PO-PO test pupil", p.popo, DOEL_PO)
@@ -413,6 +413,10 @@ class SourceSuite:
                       action=AP_RESPONSE_ACTION, soap_action=AP_RESPONSE_ACTION)
         self._request("messageid-missing", "no wsa:MessageID", p.popo, DOEL_PO, hostile=True,
                       mutate=lambda d: mutations.drop_header(d, "MessageID", key))
+        self._request("action-missing", "no wsa:Action (and an empty SOAPAction)", p.popo, DOEL_PO, hostile=True,
+                      soap_action="", mutate=lambda d: mutations.drop_header(d, "Action", key))
+        self._request("to-missing", "no wsa:To", p.popo, DOEL_PO, hostile=True,
+                      mutate=lambda d: mutations.drop_header(d, "To", key))
         self._request("schema", "an element the contract does not know", p.popo, DOEL_PO, hostile=True,
                       mutate=lambda d: mutations.add_payload_element(d, "opmerking", "vrije tekst", key))
         self.view.end()
@@ -998,10 +1002,12 @@ HOSTILE: dict[str, str] = {
     "WUS-WB004-FROM-UNSIGNED": "from-unsigned", "WUS-WB002-NO-TIMESTAMP": "no-timestamp",
     "WUS-WB002-REQUEST-FUTURE": "future", "WUS-PKI002-CERT-EXPIRED": "cert-expired",
     "WUS-PKI002-CERT-NOT-YET-VALID": "cert-not-yet-valid", "WUS-PKI002-CERT-REVOKED": "cert-revoked",
-    "WUS-GW-KEYUSAGE-CERT": "cert-no-signing", "WUS-WSA-ACTION-WRONG": "action-other",
+    "WUS-GW-KEYUSAGE-CERT": "cert-no-signing", "WUS-PKI001-CERT-NO-OIN": "cert-no-oin",
+    "WUS-WSA-ACTION-WRONG": "action-other", "WUS-WSA-ACTION-MISSING": "action-missing",
+    "WUS-WSA-TO-MISSING": "to-missing",
     "WUS-WSA-MESSAGEID-MISSING": "messageid-missing", "WUS-GW-XSD-REQUEST": "schema",
 }
-BAD_CERTS = ("expired", "not-yet-valid", "revoked", "no-signing")  # the kinds of SourceOptions.bad_certs
+BAD_CERTS = ("expired", "not-yet-valid", "revoked", "no-signing", "no-oin")  # the kinds of SourceOptions.bad_certs
 for _id, _name in HOSTILE.items():
     _GRADERS[_id] = (lambda name: lambda suite, s: _expect_fault(suite, s, name))(_name)
 
