@@ -150,6 +150,14 @@ _CHOICES = {"log_level": ("debug", "info", "warning", "error", "critical"), "log
 _URLS = ("public_url", "tc_url", "osr_url")
 
 
+def proxy_networks(text: str) -> tuple:
+    """The networks of ``trusted_proxies``: comma-separated addresses and CIDR blocks (ValueError for one that is
+    neither)."""
+    import ipaddress
+
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
 def _validate(config: Config) -> None:
     """Every setting within what it can mean; ConfigError naming the first that is not."""
     for f in fields(Config):
@@ -173,9 +181,7 @@ def _validate(config: Config) -> None:
     if not config.host.strip():
         raise ConfigError("host must name an address to listen on")
     try:
-        from .web.proxy import networks
-
-        networks(config.trusted_proxies)
+        proxy_networks(config.trusted_proxies)
     except ValueError:
         raise ConfigError(f"trusted_proxies must list addresses or CIDR blocks, comma-separated, not "
                           f"{config.trusted_proxies!r}") from None

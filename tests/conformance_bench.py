@@ -16,7 +16,7 @@ from pathlib import Path
 from gateway.conformance import reference
 from gateway.conformance.reference import (OTHER_VENDOR_OIN, SUITE_OIN, TARGET_BRIN, TARGET_RK,  # noqa: F401
                                            TARGET_VENDOR_OIN, ReferenceSource)
-from gateway.conformance.serving import Running, TlsSettings
+from gateway.conformance.serving import Running, TlsSettings, request_body, rewrite_answer
 from gateway.conformance.source import SourceOptions, SourceSuite, TestPupils
 from gateway.conformance.target import TargetOptions, TargetSuite
 from gateway.dossier import load_bundles
@@ -59,19 +59,7 @@ class RewriteAnswers:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") != AP_PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
-        captured = {}
-
-        def capture(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda chunk: None
-
-        body = b"".join(self.app(environ, capture))
-        body, extra = self.fn(body, environ), []
-        if isinstance(body, tuple):
-            body, extra = body
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], headers + extra + [("Content-Length", str(len(body)))])
-        return [body]
+        return rewrite_answer(self.app, environ, start_response, lambda body: self.fn(body, environ))
 
 
 class RewriteRequests:
@@ -82,8 +70,7 @@ class RewriteRequests:
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == AP_PATH and environ.get("REQUEST_METHOD") == "POST":
-            data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            data = self.fn(data, environ)
+            data = self.fn(request_body(environ), environ)
             environ["wsgi.input"] = io.BytesIO(data)
             environ["CONTENT_LENGTH"] = str(len(data))
         return self.app(environ, start_response)
@@ -181,7 +168,11 @@ class TargetBench:
 
         args = dict(tc_url=self.suite.tc.url, chain_key=self.key, bundles=bundles())
         args.update(overrides)
-        return Doelsysteem(self.vendor, self.pki.trust(), **args)
+        doel = Doelsysteem(self.vendor, self.pki.trust(), **args)
+        # time scaled down with the suite's min_interval_s (below): a retry after 0.25 s, not 1 s (the CLI tests keep
+        # the real second)
+        doel.caller.backoff_s = 0.25
+        return doel
 
     def run_transfers(self, doel, *, surfaced: Path | None = None) -> list:
         accounts = []
@@ -207,6 +198,7 @@ def start_target_bench(pki, tmp: Path, **options) -> TargetBench:
                          cert=str(suite_party.cert_path), key=str(suite_party.key_path), ca=str(pki.ca),
                          crl=str(pki.crl), chain_key=key, chain_key_path=str(key_path), workdir=tmp / "suite",
                          bundles=bundles(), timeout_s=30, settle_s=0.3, surfaced=str(tmp / "surfaced.txt"),
+                         min_interval_s=0.2,
                          **options)
     suite = TargetSuite(opts)
     suite.start()

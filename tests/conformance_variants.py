@@ -227,6 +227,18 @@ def _v(bench, mp):
     patch_beslis(mp, wrapper)
 
 
+@variant("unknown-session-own-code", "OSO-BRON-SESSIE-ONBEKEND", "answers a session the TC does not know with a "
+         "code of its own (OngeldigVerzoek) instead of the TC's SessieOnbekend")
+def _v(bench, mp):
+    from gateway.school.uitlevering import Besluit
+
+    def wrapper(real, record, verzoek, sc, now, **kw):
+        if sc.resultaat == "SessieOnbekend":
+            return Besluit("OngeldigVerzoek", reden="own code")
+        return real(record, verzoek, sc, now, **kw)
+    patch_beslis(mp, wrapper)
+
+
 # ------------------------------------------------------------------------------------ release rules
 @variant("releases-without-inzage", "OSO-BRON-INZAGE-ONTBREEKT", "no inzage rule (and no validation before release)")
 def _v(bench, mp):

@@ -68,6 +68,12 @@ def test_a_broken_variant_fails_the_scenario_meant_to_catch_it(bench, monkeypatc
     assert not any(pgn in page or pgn.encode() in junit_xml(report) for pgn in bench.pupils.all())
 
 
+def test_every_source_scenario_has_a_variant_meant_for_it():
+    """One broken variant per scenario (and so per rule): the catalogue and the variants move together."""
+    meant = {v.catches for v in VARIANTS}
+    assert {s.id for s in for_role(SOURCE)} <= meant, sorted({s.id for s in for_role(SOURCE)} - meant)
+
+
 def test_every_source_scenario_is_failed_by_some_variant():
     if len({v for vs in FAILED_BY.values() for v in vs} | {"-"}) < 2:
         pytest.skip("run with the variant tests (the whole module)")

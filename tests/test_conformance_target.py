@@ -274,6 +274,11 @@ def test_a_broken_target_fails_the_scenario_meant_to_catch_it(bench, name):
     assert not any(t.pgn in page or t.pgn.encode() in junit_xml(report) for t in bench.suite.transfers)
 
 
+def test_every_target_scenario_has_a_variant_meant_for_it():
+    meant = {catches for catches, *_ in VARIANTS.values()}
+    assert {s.id for s in for_role(TARGET)} <= meant, sorted({s.id for s in for_role(TARGET)} - meant)
+
+
 def test_every_target_scenario_is_failed_by_some_variant():
     if not FAILED_BY:
         pytest.skip("run with the variant tests (the whole module)")

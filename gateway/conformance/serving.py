@@ -103,6 +103,31 @@ def serve(app, host: str = "127.0.0.1", port: int = 0, *, tls: TlsSettings | Non
     return bind(host, port, tls=tls).start(app)
 
 
+def request_body(environ) -> bytes:
+    """The request's body, read whole; ``wsgi.input`` is put back so that the app behind reads it too."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    body = environ["wsgi.input"].read(int(length)) if length.isdigit() else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def rewrite_answer(app, environ, start_response, fn):
+    """Call ``app`` and send its answer rewritten by ``fn(body) -> body`` (or ``(body, extra headers)``), with the
+    Content-Length of what is sent: what a proxy, or an attacker on the line, does to an answer."""
+    captured = {}
+
+    def capture(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda chunk: None
+
+    body, extra = fn(b"".join(app(environ, capture))), []
+    if isinstance(body, tuple):
+        body, extra = body
+    headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+    start_response(captured["status"], headers + list(extra) + [("Content-Length", str(len(body)))])
+    return [body]
+
+
 def _no_app(environ, start_response):
     start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
     return [b"starting\n"]
@@ -120,9 +145,7 @@ class Recorder:
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        length = environ.get("CONTENT_LENGTH") or ""
-        body = environ["wsgi.input"].read(int(length)) if length.isdigit() else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        body = request_body(environ)
         headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]

@@ -590,15 +590,24 @@ def _andere_leverancier(suite, s):
     return _expect_result(suite, s, "andere-leverancier", "LeverancierNietGeautoriseerd", release=False)
 
 
-@grader("OSO-BRON-SESSIECONTROLE-PER-REQUEST")
-def _per_request(suite, s):
-    probe = suite.probe("na-afmelding")
+def _with_controls(suite, s, name: str, *, during: bool):
+    """The probe ``name``, the vendor's sessiecontroles of its session (``during``: only those made while the probe
+    waited for its answer) and the evidence of both; or the Result when the probe has no readable answer."""
+    probe = suite.probe(name)
     bad = _no_answer(s, probe)
     if bad:
         return bad
     mine = [c for c in suite.controls_for(probe) if c.signer_oin == suite.o.vendor_oin
-            and probe.exchange.t0 <= c.t <= (probe.exchange.t1 or c.t)]
-    evidence = [probe.exchange] + suite.tc_evidence(mine[:1])
+            and (not during or probe.exchange.t0 <= c.t <= (probe.exchange.t1 or c.t))]
+    return probe, mine, [probe.exchange] + suite.tc_evidence(mine[:1])
+
+
+@grader("OSO-BRON-SESSIECONTROLE-PER-REQUEST")
+def _per_request(suite, s):
+    found = _with_controls(suite, s, "na-afmelding", during=True)
+    if isinstance(found, Result):
+        return found
+    probe, mine, evidence = found
     if probe.answer.dossier is not None:
         return Result(s, FAILED, "released the dossier again in a session the target had closed at the TC"
                       + ("" if mine else " (the TC was not asked for this request: a remembered answer)"), evidence)
@@ -610,12 +619,10 @@ def _per_request(suite, s):
 
 @grader("OSO-BRON-TC-ANSWER-VERIFIED")
 def _tc_answer_verified(suite, s):
-    probe = suite.probe("tc-antwoord-vervalst")
-    bad = _no_answer(s, probe)
-    if bad:
-        return bad
-    mine = [c for c in suite.controls_for(probe) if c.signer_oin == suite.o.vendor_oin]
-    evidence = [probe.exchange] + suite.tc_evidence(mine[:1])
+    found = _with_controls(suite, s, "tc-antwoord-vervalst", during=False)
+    if isinstance(found, Result):
+        return found
+    probe, mine, evidence = found
     if not mine:
         return Result(s, FAILED, "the TC was never asked for this request, so its answer could not be judged; the "
                       f"answer was {_describe(probe.answer)}", evidence)
@@ -914,12 +921,10 @@ def _first(suite, s):
 
 @grader("OSO-BRON-SESSIECONTROLE-HONOURED")
 def _honoured(suite, s):
-    probe = suite.probe("sessie-afwijkend")
-    bad = _no_answer(s, probe)
-    if bad:
-        return bad
-    controls = [c for c in suite.controls_for(probe) if c.signer_oin == suite.o.vendor_oin]
-    evidence = [probe.exchange] + suite.tc_evidence(controls[:1])
+    found = _with_controls(suite, s, "sessie-afwijkend", during=False)
+    if isinstance(found, Result):
+        return found
+    probe, controls, evidence = found
     if probe.answer.dossier is not None:
         said = f"the TC answered {controls[0].resultaat}" if controls else "the TC was never asked"
         return Result(s, FAILED, f"released the dossier although {said}", evidence)

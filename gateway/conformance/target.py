@@ -51,7 +51,7 @@ from .catalogue import TARGET
 from .evidence import HttpExchange, find_pgns
 from .live import LiveView
 from .results import ERROR, FAILED, NOT_APPLICABLE, PASSED, Result, RunReport
-from .serving import TlsSettings
+from .serving import TlsSettings, request_body, rewrite_answer
 from .tc import SuiteTc, TcObservation, body_fields
 
 TEST_BRIN, TEST_RK = "00YY", "0000000700000YY00931"
@@ -183,27 +183,13 @@ class HostileAnswers:
         self.app, self.mutations = app, mutations
 
     def __call__(self, environ, start_response):
-        import io
         import re
 
-        data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(data)
-        found = re.search(rb"<(?:[A-Za-z_][\w.-]*:)?bronBrin>\s*([0-9]{2}[A-Z]{2})\s*<", data)
+        found = re.search(rb"<(?:[A-Za-z_][\w.-]*:)?bronBrin>\s*([0-9]{2}[A-Z]{2})\s*<", request_body(environ))
         mutate = self.mutations.get(found.group(1).decode()) if found else None
         if mutate is None:
             return self.app(environ, start_response)
-        captured = {}
-
-        def capture(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda chunk: None
-
-        body = b"".join(self.app(environ, capture))
-        if captured["status"].startswith("200"):
-            body = mutate(body)
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
-        return [body]
+        return rewrite_answer(self.app, environ, start_response, mutate)
 
 
 class TargetSuite:

@@ -23,7 +23,7 @@ from ..oso import trafficcenter as rules
 from ..oso.register import Aanleverpunt, School, Vendor
 from ..oso.trafficcenter import Leerling
 from ..wsse.errors import ServerSecurityError
-from .serving import Recorder, Running, TlsSettings, bind
+from .serving import Recorder, Running, TlsSettings, bind, request_body, rewrite_answer
 
 _NESTED = frozenset({contracts.q("zoeksleutelPgnfrag")})  # read as if its children stood in the Body element
 
@@ -117,25 +117,17 @@ class ForgedAnswers:
     def __call__(self, environ, start_response):
         if not self.sessies or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
-        import io
-        import re
-
-        data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(data)
+        data = request_body(environ)
         if b"sessiecontroleRequest" not in data or not any(s.encode() in data for s in self.sessies):
             return self.app(environ, start_response)
-        captured = {}
+        return rewrite_answer(self.app, environ, start_response, self._forge)
 
-        def capture(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda chunk: None
+    def _forge(self, body: bytes) -> bytes:
+        import re
 
-        body = b"".join(self.app(environ, capture))
         forged, n = re.subn(rb"(<(?:[A-Za-z_][\w.-]*:)?resultaat>)[^<]*(</)", rb"\1Geslaagd\2", body, count=1)
         self.count += n
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], headers + [("Content-Length", str(len(forged)))])
-        return [forged]
+        return forged
 
 
 @dataclass

@@ -22,17 +22,10 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
+from ..config import proxy_networks as networks  # noqa: F401 - the proxies' networks, read here
+
 TLS_CLIENT_CERT = "oso.tls_client_cert"  # environ key: the certificate the proxy passed on (None: none shown)
 PROXY = "oso.proxy"  # environ key: the proxy's address, when the request came through one
-
-
-def networks(text: str) -> tuple:
-    """The networks of a comma-separated list of addresses and CIDR blocks (ValueError for one that is neither)."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if part:
-            out.append(ipaddress.ip_network(part, strict=False))
-    return tuple(out)
 
 
 def is_trusted(address: str | None, trusted: tuple) -> bool:
