@@ -66,6 +66,14 @@ class RunningSchool:
     def ap_client(self, name: str = "doel-las", oin: str = DOEL_OIN, address: str | None = None):
         return signed_client(self.pki, "aanleverpunt", address or self.url + "/school/aanleverpunt", name, oin)
 
+    def sessiecontroles(self, sessie_id: str) -> int:
+        """How many sessiecontroleRequests for this session reached the TC (its journal)."""
+        from sqlalchemy import text
+
+        with self.database.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM journal WHERE operation = 'sessiecontrole' AND "
+                                     "sessie_id = :s"), {"s": sessie_id}).scalar()
+
     def school(self, readonly: bool = True):
         """A context manager: the school's repository in one unit of work."""
         from contextlib import contextmanager

@@ -370,18 +370,21 @@ def test_the_contract_is_served(school):
     assert wsdl.status_code == 200 and wsdl.content == contracts.wsdl_path("aanleverpunt").read_bytes()
 
 
-def test_another_vendor_with_the_sessions_details_gets_no_dossier(school, tc):
-    """A party that learnt the sessieId and the zoeksleutel: naming the session's doel aanleverpunt, the TC confirms
-    the session but the source refuses (not that aanleverpunt's vendor); naming another, the TC refuses."""
+def test_another_vendor_with_the_sessions_details_gets_no_dossier_and_costs_no_call_to_the_tc(school, tc):
+    """A party that learnt the sessieId and the zoeksleutel, naming the session's doel aanleverpunt or another: it is
+    not the vendor registered for either, so the source refuses at once, without asking the TC on its behalf (a flood
+    of such requests costs no outbound call); the release log says the TC was not asked."""
     sessie = open_session(school, tc, "127095823")
     stranger = school.ap_client("stranger-las", STRANGER_OIN)
+    asked = school.sessiecontroles(sessie)
     answer, body = ask(school, stranger, sessie, "127095823")
     assert (answer.resultaat, dossier_bytes(body)) == ("LeverancierNietGeautoriseerd", None)
     answer, body = ask(school, stranger, sessie, "127095823", doel_rk=DOEL_BB_RK)
-    assert (answer.resultaat, dossier_bytes(body)) == ("OnbekendAanleverpunt", None)
+    assert (answer.resultaat, dossier_bytes(body)) == ("LeverancierNietGeautoriseerd", None)
+    assert school.sessiecontroles(sessie) == asked
     assert [(e.sessiecontrole, e.resultaat, e.aanvrager_oin) for e in log_of(school, sessie)] == [
-        ("Geslaagd", "LeverancierNietGeautoriseerd", STRANGER_OIN),
-        ("OnbekendAanleverpunt", "OnbekendAanleverpunt", STRANGER_OIN)]
+        ("NietGevraagd", "LeverancierNietGeautoriseerd", STRANGER_OIN),
+        ("NietGevraagd", "LeverancierNietGeautoriseerd", STRANGER_OIN)]
     answer, body = ask(school, school.ap_client(), sessie, "127095823")  # the session is still good
     assert answer.resultaat == "OverdrachtGeslaagd" and dossier_bytes(body) is not None
 

@@ -9,6 +9,12 @@ log.
 
 The target's notification endpoint is resolved at the OSR-style register (``gateway.client.osr``) when it knows the
 aanleverpunt, else the TC's answer names it.
+
+**Outbound slots.** Inside ``serve`` the source calls out from a worker thread that holds a documentRequest; when the
+TC is this same gateway, its answer needs another thread of a worker. So at most ``max_concurrent`` calls of one
+client are under way at a time (``serve``: one thread fewer than a worker has); a call that finds no free slot within
+``slot_wait_s`` is not made, and ends as ``TrafficCenterNietBeschikbaar`` ("busy"), instead of queueing a flood of
+documentRequests into time-outs for everyone.
 """
 
 from __future__ import annotations
@@ -52,7 +58,12 @@ class BronClient:
     targets' endpoints are resolved at (``gateway.client.osr.OsrClient``), or None."""
 
     def __init__(self, credentials: Credentials, trust: TrustStore, *, tc_url: str, tc_oin: str | None = None,
-                 timeout_s: float = 15.0, session=None, osr=None):
+                 timeout_s: float = 15.0, session=None, osr=None, max_concurrent: int | None = None,
+                 slot_wait_s: float = 2.0):
+        import threading
+
+        self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
+        self.slot_wait_s = slot_wait_s
         self.tc_url = tc_url
         self.tc_oin = tc_oin
         self.timeout_s = timeout_s
@@ -63,8 +74,15 @@ class BronClient:
 
     def _tc(self, operation: str, fields: dict) -> tuple[Reply, str | None, str]:
         """(reply, resultaat, reason): the resultaat of a verified answer, else the code that says why there is none."""
-        reply = self.caller.call(operation, self.tc_url, fields, service="trafficcenter", signer=self.tc_oin,
-                                 retries=1)
+        if self._slots is not None and not self._slots.acquire(timeout=self.slot_wait_s):
+            log.warning("%s not sent: every outbound slot of this worker is busy", operation)
+            return None, UNAVAILABLE, "TC: not asked, every outbound slot of this worker is busy"
+        try:
+            reply = self.caller.call(operation, self.tc_url, fields, service="trafficcenter", signer=self.tc_oin,
+                                     retries=1)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
         if reply.failure is not None:
             f = reply.failure
             code = TIMEOUT if f.kind == TRANSPORT and f.text == TIMED_OUT else UNAVAILABLE

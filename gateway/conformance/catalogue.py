@@ -23,7 +23,7 @@ CHAIN_RULES: dict[str, str] = {
     "(doelRouteringsKenmerk), the overdrachtsoort and the pupil by zoeksleutelPgnfrag (or a koppelsleutel)",
     "OSO-STAP2": "documentRequest: the target asks each source aanleverpunt the TC handed out, with the session's "
     "own identifying fields",
-    "OSO-STAP3": "sessiecontrole: a source checks every documentRequest at the TC before anything else; when the TC "
+    "OSO-STAP3": "sessiecontrole: a source checks every documentRequest at the TC before it looks up the pupil; when the TC "
     "refuses, it releases nothing and answers the TC's result code; it serves a session only to the vendor "
     "registered for the session's doel aanleverpunt",
     "OSO-STAP4": "documentResponse: a source releases the dossier only when it is ready (else "
@@ -210,8 +210,9 @@ SOURCE_SCENARIOS: tuple[Scenario, ...] = (
        "naming the session (and its doel aanleverpunt) the suite's target opened for the PO-PO pupil",
        "no dossier; resultaat LeverancierNietGeautoriseerd (the TC confirms the session, but the signer is not the "
        "vendor registered for the doel aanleverpunt)",
-       "After sessiecontrole, compare the documentRequest's verified signer with the vendor registered for its "
-       "doelRouteringsKenmerk (the suite's OSR-style register names it) and release nothing to anyone else."),
+       "Compare the documentRequest's verified signer with the vendor registered for its doelRouteringsKenmerk (the "
+       "suite's OSR-style register names it) and release nothing to anyone else (best before you call the TC on "
+       "their behalf)."),
     _s("OSO-BRON-SESSIE-ONBEKEND", "an unknown session is answered SessieOnbekend", "OSO-STAP3 OSO-RESULTAAT",
        MUST, "a documentRequest with a sessieId the TC never issued",
        "resultaat SessieOnbekend, no dossier",

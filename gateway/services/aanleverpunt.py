@@ -3,13 +3,16 @@ adapter.
 
 For each request, in this order:
 
-1. **sessiecontrole** at the Traffic Center, with our own signed request (``gateway.client.bron``), carrying the
-   fields as received. Nothing else happens first: no pupil is looked up before the TC confirmed the session.
-2. only on ``Geslaagd``, in a short *read* transaction: the vendor the register names for the request's doel
-   aanleverpunt (the request must be signed by it), and the pupil — the zoeksleutel matched against the school's
+1. **who may ask**: the vendor the register names for the request's doel aanleverpunt (the request must be signed by
+   it). Anyone else — a trusted party that is not that vendor, or an aanleverpunt the register does not know — gets
+   ``LeverancierNietGeautoriseerd`` at once: we call out to nobody on their behalf, so a flood of such requests
+   costs no call to the TC (and no thread waiting for one).
+2. **sessiecontrole** at the Traffic Center, with our own signed request (``gateway.client.bron``), carrying the
+   fields as received. No pupil is looked up before the TC confirmed the session.
+3. only on ``Geslaagd``, in a short *read* transaction: the pupil — the zoeksleutel matched against the school's
    pupils with the chain key (``gateway.oso.zoeksleutel.zoek``), or a koppelsleutel the school was given.
-3. the release rules (``gateway.school.uitlevering.beslis``: pure; it validates what it would release);
-4. the release log, in a short *write* transaction: who asked (the verified signer), when, which session, what we
+4. the release rules (``gateway.school.uitlevering.beslis``: pure; it validates what it would release);
+5. the release log, in a short *write* transaction: who asked (the verified signer), when, which session, what we
    answered, and the SHA-256 of what we released. If it cannot be written, nothing is released (a signed Server
    Fault is the answer).
 
@@ -42,7 +45,7 @@ from spyne import ServiceBase, rpc
 from spyne.server.wsgi import WsgiApplication
 
 from ..oso.zoeksleutel import ChainKey, ZoeksleutelError, zoek
-from ..school.uitlevering import Besluit, Controle, Uitlevering, Verzoek, beslis
+from ..school.uitlevering import Besluit, Controle, Sessiecontrole, Uitlevering, Verzoek, beslis
 from ..wsse.xmlparse import parse_untrusted
 from . import context
 from . import models as m
@@ -125,26 +128,41 @@ def _released_before(bron: Bron, verzoek: Verzoek, besluit: Besluit):
     return earlier if earlier is not None and earlier.sha256 == besluit.sha256 else None
 
 
+NOT_ASKED = "NietGevraagd"  # the release log's sessiecontrole column when the TC was not asked (step 1)
+
+
+def _doel_leverancier(bron: Bron, verzoek: Verzoek) -> str | None:
+    """The OIN of the vendor registered for the request's doel aanleverpunt (None: the register does not know it):
+    asked at the OSR-style register outside any transaction (it may be a network call), or read in our own."""
+    if bron.doel_leverancier is not None:
+        return bron.doel_leverancier(verzoek.doel_routeringskenmerk)
+    with bron.database.unit_of_work(readonly=True) as repo:
+        doel = repo.aanleverpunt(verzoek.doel_routeringskenmerk)
+        return doel.vendor_oin if doel is not None else None
+
+
 def beantwoord(bron: Bron, verzoek: Verzoek, *, message_id: str, now: datetime | None = None) -> Besluit:
     """One documentRequest, from the sessiecontrole to the log entry (see the module docstring)."""
     from ..store.school_repository import SchoolRepository
 
     now = now or context.now()
-    # no transaction is held while the TC is asked
-    sessiecontrole = bron.tc.sessiecontrole(verzoek)
-    record, keys, doel_leverancier = None, (), None
-    if sessiecontrole.geslaagd:
-        if bron.doel_leverancier is not None:  # asked outside any transaction (it may be a network call)
-            doel_leverancier = bron.doel_leverancier(verzoek.doel_routeringskenmerk)
-        with bron.database.unit_of_work(readonly=True) as repo:
-            if bron.doel_leverancier is None:
-                doel = repo.aanleverpunt(verzoek.doel_routeringskenmerk)
-                doel_leverancier = doel.vendor_oin if doel is not None else None
-            if doel_leverancier == verzoek.aanvrager_oin:  # no pupil is looked up for anyone else
+    doel_leverancier = _doel_leverancier(bron, verzoek)
+    if doel_leverancier != verzoek.aanvrager_oin:  # nobody is called on behalf of anyone else
+        sessiecontrole = Sessiecontrole(NOT_ASKED, reden="the requester is not the vendor registered for the doel "
+                                        "aanleverpunt")
+        # beslis's own rule on the requester decides; what the TC would have said does not enter into it
+        besluit = beslis(None, verzoek, Sessiecontrole("Geslaagd"), now, doel_leverancier=doel_leverancier)
+    else:
+        # no transaction is held while the TC is asked
+        sessiecontrole = bron.tc.sessiecontrole(verzoek)
+        record, keys = None, ()
+        if sessiecontrole.geslaagd:
+            with bron.database.unit_of_work(readonly=True) as repo:
                 keys = bron.keys()
                 record = _zoek_leerling(SchoolRepository.of(repo), verzoek, keys)
-    besluit = beslis(record, verzoek, sessiecontrole, now, doel_leverancier=doel_leverancier, controle=bron.controle)
-    if besluit.resultaat == "LeerlingOnbekend" and verzoek.zoeksleutel is not None and not keys:
+        besluit = beslis(record, verzoek, sessiecontrole, now, doel_leverancier=doel_leverancier,
+                         controle=bron.controle)
+    if besluit.resultaat == "LeerlingOnbekend" and verzoek.zoeksleutel is not None and not bron.keys():
         besluit = replace(besluit, reden="no chain key is configured (zoeksleutel_key): no zoeksleutel can be matched")
     if besluit.bevindingen:  # rule ids and locations only: no values, no pupil data
         log.warning("session %s: dossier not released, validation errors: %s", verzoek.sessie_id,
@@ -196,7 +214,9 @@ def bron_for(config, credentials, trust, database) -> Bron:
     bundles = load_bundles(config.bundles_dir) if config.bundles_dir else None
     session = https_session(config)
     osr = OsrClient(config.osr_base_url, session=session)
-    tc = BronClient(credentials, trust, tc_url=config.traffic_center_url, tc_oin=tc_oin, session=session, osr=osr)
+    # one thread of each worker stays free for what this gateway answers itself (its own /tc, when it is the TC)
+    tc = BronClient(credentials, trust, tc_url=config.traffic_center_url, tc_oin=tc_oin, session=session, osr=osr,
+                    max_concurrent=max(1, config.threads - 1))
     def doel_leverancier(rk: str) -> str | None:
         found = osr.endpoint(rk)
         return found.leverancier_oin if found is not None else None
