@@ -96,6 +96,24 @@ def test_the_client_reads_an_endpoint_and_keeps_it_for_a_while(gw, monkeypatch):
     assert client.endpoint("0000000700000QQ00000") is None
 
 
+def test_a_flood_of_made_up_routeringskenmerken_neither_grows_the_cache_nor_asks_about_junk(monkeypatch):
+    """Junk is never asked about; made-up but well-formed routeringskenmerken are, once each, and the cache stays
+    within max_entries (the oldest go first)."""
+    client = OsrClient("http://127.0.0.1:9/osr", ttl=600, max_entries=100)
+    asked = []
+    monkeypatch.setattr(client, "_ask", lambda rk: asked.append(rk) or None)
+    for junk in ("", "x" * 5000, "not a routeringskenmerk", "0000000700000yy00931"):
+        assert client.endpoint(junk) is None
+    assert asked == []
+    made_up = [f"00000007000{n:09d}" for n in range(1000)]
+    for rk in made_up:
+        assert client.endpoint(rk) is None
+    assert len(asked) == 1000 and len(client._cache) <= 100  # noqa: SLF001
+    assert made_up[-1] in client._cache and made_up[0] not in client._cache  # noqa: SLF001
+    client.endpoint(made_up[-1])
+    assert len(asked) == 1000  # the newest is still kept
+
+
 def test_a_register_that_cannot_be_reached_resolves_nothing():
     assert OsrClient("http://127.0.0.1:9/osr", timeout=2).endpoint(TEST_ROUTERINGSKENMERK) is None
 

@@ -3,8 +3,9 @@ and service-version namespace (``GET …/api/v2/endpoints?service_version_namesp
 
 The reference parties ask the gateway's own lookup (``gateway.web.osr``) unless ``osr_url`` names another register.
 Answers are kept for ``ttl`` seconds per routeringskenmerk (the register changes rarely; a transfer asks once per
-aanleverpunt). A lookup that fails or finds nothing gives None: the caller then uses the address the TC named, and
-says so.
+aanleverpunt), at most ``max_entries`` of them (a flood of made-up routeringskenmerken cannot grow the cache without
+end: the expired go first, then the oldest). A routing id that is not a routeringskenmerk is never asked about. A
+lookup that fails or finds nothing gives None: the caller then uses the address the TC named, and says so.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ class OsrEndpoint:
 
 
 class OsrClient:
-    def __init__(self, base_url: str, *, session=None, timeout: float = 10.0, ttl: float = 300.0):
+    def __init__(self, base_url: str, *, session=None, timeout: float = 10.0, ttl: float = 300.0,
+                 max_entries: int = 10_000):
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.timeout = timeout
         self.ttl = ttl
+        self.max_entries = max_entries
         self._cache: dict[str, tuple[float, OsrEndpoint | None]] = {}
         self._lock = threading.Lock()
 
     def endpoint(self, routing_id: str) -> OsrEndpoint | None:
         """The register's endpoint of an aanleverpunt for the contract's namespace, or None."""
+        if not ids.is_routeringskenmerk(routing_id):
+            return None
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(routing_id)
@@ -46,8 +51,17 @@ class OsrClient:
                 return hit[1]
         found = self._ask(routing_id)
         with self._lock:
+            if len(self._cache) >= self.max_entries:
+                self._make_room(now)
             self._cache[routing_id] = (now, found)
         return found
+
+    def _make_room(self, now: float) -> None:
+        """Drop the expired answers; when that is not enough, the oldest quarter (the lock is held)."""
+        self._cache = {k: v for k, v in self._cache.items() if now - v[0] < self.ttl}
+        if len(self._cache) >= self.max_entries:
+            keep = sorted(self._cache.items(), key=lambda kv: kv[1][0])[self.max_entries // 4:]
+            self._cache = dict(keep)
 
     def _ask(self, routing_id: str) -> OsrEndpoint | None:
         import requests
